@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Zoned storage emulation for QEMU's qcow2 format: build and test QEMU 10.0
+# with this series.  The work is done by the scripts in harness/.
+
+SHELL := /bin/bash
+H := harness
+
+.PHONY: all build demo check check-zoned check-gate check-san check-harness \
+	san devtree export-patches clean distclean help
+
+all: build
+
+build/config.sh:
+	./configure
+
+build: build/config.sh
+	$(H)/build.sh
+
+san: build/config.sh
+	$(H)/build.sh san
+
+demo: build
+	$(H)/demo.sh
+
+# The project's test command: everything below, one summary line.
+check: build/config.sh
+	$(H)/check.sh all
+
+check-zoned: build/config.sh
+	$(H)/check.sh zoned
+
+check-gate: build/config.sh
+	$(H)/check.sh gate
+
+check-san: build/config.sh
+	$(H)/check.sh san
+
+check-harness:
+	$(H)/selftest.sh
+
+# Developer workflow for QEMU's own files (see README.rst).
+devtree: build/config.sh
+	$(H)/devtree.sh
+
+export-patches:
+	$(H)/export-patches.sh
+
+clean:
+	rm -rf build/obj build/obj-san build/src build/src.stage build/devtree \
+		build/qemu-img build/qemu-io build/qemu-nbd \
+		build/qemu-storage-daemon build/qemu-system-x86_64
+
+distclean:
+	rm -rf build
+
+help:
+	@echo "make            build QEMU with the series (build/qemu-img, ...)"
+	@echo "make demo       the main job: a zoned qcow2 image in use"
+	@echo "make check      all tests; ends with 'N passed, N failed, N skipped'"
+	@echo "make check-zoned | check-gate | check-san | check-harness"
+	@echo "make devtree    git work tree of the patched QEMU, to edit its files"
+	@echo "make export-patches   turn the devtree's commits into patches/"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Build QEMU with this series: dependencies, source, patched tree, meson
+# configure (once), ninja (incremental), firmware, and the links in build/.
+#
+# usage: build.sh [plain|san]   (default: what ./configure chose)
+
+. "$(dirname "$0")/common.sh"
+[ -f "$BUILD/config.sh" ] && . "$BUILD/config.sh"
+
+flavour=${1:-${DEFAULT_FLAVOUR:-plain}}
+case $flavour in
+plain) OBJ=$BUILD/obj; extra="" ;;
+san)   OBJ=$BUILD/obj-san; extra="--enable-asan --enable-ubsan --disable-fuzzing" ;;
+*) die "unknown build flavour '$flavour' (plain or san)" ;;
+esac
+
+"$TOP/harness/deps.sh"
+
+if [ -n "${QEMU_SRC:-}" ]; then
+    pristine=$QEMU_SRC
+    check_qemu_tree "$pristine" >/dev/null
+else
+    pristine=$("$TOP/harness/fetch-qemu.sh")
+fi
+"$TOP/harness/prepare-tree.sh" "$pristine"
+
+# Only what the series and its tests need: the x86_64 system emulator and
+# the tools, with linux-aio, io_uring and zstd; compiled through ccache.
+CONFIG_ARGS="--target-list=x86_64-softmmu --without-default-features
+ --enable-tools --enable-linux-aio --enable-linux-io-uring --enable-zstd
+ --enable-fdt=system --disable-docs --disable-download --disable-install-blobs
+ --disable-werror --python=/usr/bin/python3 --cc=/usr/lib/ccache/gcc $extra"
+CONFIG_ARGS=$(echo $CONFIG_ARGS)
+
+if [ ! -f "$OBJ/build.ninja" ] || [ ! -f "$OBJ/pc-bios/optionrom/config.mak" ] || [ "$(cat "$OBJ/.harness-config" 2>/dev/null)" != "$CONFIG_ARGS" ]; then
+    msg "configuring QEMU in $OBJ"
+    rm -rf "$OBJ"
+    mkdir -p "$OBJ"
+    # shellcheck disable=SC2086
+    if ! (cd "$OBJ" && "$BUILD/src/configure" $CONFIG_ARGS > configure.log 2>&1); then
+        tail -n 30 "$OBJ/configure.log" >&2
+        mv "$OBJ" "$OBJ.failed.$$" && rm -rf "$OBJ.failed.$$"
+        die "QEMU's configure failed (log above)"
+    fi
+    echo "$CONFIG_ARGS" > "$OBJ/.harness-config"
+fi
+
+TARGETS="qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon
+         qemu-system-x86_64"
+msg "building QEMU ($flavour) in $OBJ"
+# shellcheck disable=SC2086
+ninja -C "$OBJ" $TARGETS ${EXTRA_TARGETS:-} >&2
+# x86 option ROMs (linuxboot_dma.bin, ...) from QEMU's own sources.
+make -s -C "$OBJ/pc-bios/optionrom" >&2
+
+# Firmware: SeaBIOS and its VGA BIOS from Debian's seabios package, the
+# default NICs' ROMs from ipxe-qemu, the option ROMs built above.  QEMU run from its build tree finds them in
+# qemu-bundle/<datadir>.
+datadir=$(sed -n "s/^#define CONFIG_QEMU_DATADIR \"\(.*\)\"$/\1/p" "$OBJ/config-host.h")
+fw=$OBJ/qemu-bundle$datadir
+mkdir -p "$fw"
+for f in bios.bin bios-256k.bin vgabios-stdvga.bin; do
+    ln -sf "/usr/share/seabios/$f" "$fw/$f"
+done
+for f in /usr/lib/ipxe/qemu/*.rom "$OBJ"/pc-bios/optionrom/*.bin; do
+    ln -sf "$f" "$fw/$(basename "$f")"
+done
+
+if [ "$flavour" = "${DEFAULT_FLAVOUR:-plain}" ]; then
+    for t in $TARGETS; do
+        ln -sfn "$(basename "$OBJ")/$t" "$BUILD/$(basename "$t")"
+    done
+fi

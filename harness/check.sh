@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The project's test command (make check):
+#   1. harness self-tests
+#   2. our unit tests and our qemu-iotests (group "zoned"), plain build
+#   3. the qcow2 regression gate: QEMU's `check -qcow2 -g quick` must pass
+#      every test that passes on the unpatched tree (harness/iotests-quick-baseline)
+#   4. our unit tests and qemu-iotests again on the ASan + UBSan build
+# Ends with "N passed, N failed, N skipped".
+#
+# usage: check.sh [all|zoned|gate|san]
+
+. "$(dirname "$0")/common.sh"
+what=${1:-all}
+BASELINE=$TOP/harness/iotests-quick-baseline
+OUR_GROUP=zoned
+
+passed=0 failed=0 skipped=0
+failures=""
+count() {  # count SUITE NAME pass|fail|skip
+    case $3 in
+    pass) passed=$((passed + 1)) ;;
+    skip) skipped=$((skipped + 1)) ;;
+    *) failed=$((failed + 1)); failures="$failures $1:$2" ;;
+    esac
+}
+
+# Unit tests: tests/unit/test-*.c of the overlay, registered in QEMU's
+# tests/unit/meson.build by our patches.
+unit_tests() {
+    local obj=$1 flavour=$2 t name
+    for t in $(cd "$TOP" && overlay_files | grep '^tests/unit/test-.*\.c$' || true); do
+        name=$(basename "$t" .c)
+        if ninja -C "$obj" "tests/unit/$name" >/dev/null &&
+           "$obj/tests/unit/$name" > "$obj/tests/unit/$name.log" 2>&1; then
+            echo "unit-$flavour $name pass"; count "unit-$flavour" "$name" pass
+        else
+            tail -n 20 "$obj/tests/unit/$name.log" >&2 || true
+            echo "unit-$flavour $name FAIL"; count "unit-$flavour" "$name" fail
+        fi
+    done
+}
+
+# Run qemu-iotests into a file; a run that did not happen is a failure.
+run_iotests() {  # run_iotests SUITE OUTFILE ARGS...
+    local suite=$1 out=$2
+    shift 2
+    "$TOP/harness/iotests.sh" "$@" > "$out" || count "$suite" "(qemu-iotests did not run)" fail
+}
+
+our_iotests() {
+    local obj=$1 flavour=$2 t st reason res
+    res=$(mktemp)
+    run_iotests "iotests-$flavour" "$res" "$obj" -qcow2 -g "$OUR_GROUP"
+    while read -r t st reason; do
+        echo "iotests-$flavour $t $st${reason:+ ($reason)}"
+        count "iotests-$flavour" "$t" "$st"
+    done < "$res"
+    rm -f "$res"
+}
+
+gate() {
+    local obj=$1 res t st reason total expected
+    res=$(mktemp)
+    msg "regression gate: qemu-iotests -qcow2 -g quick (takes a few minutes)"
+    run_iotests gate "$res" "$obj" -qcow2 -g quick
+    total=$(wc -l < "$res")
+    expected=$(sed -n 's/^# tests: //p' "$BASELINE")
+    while read -r t st reason; do
+        if [ "$st" = pass ]; then
+            count gate "$t" pass
+        elif grep -q "^$t " "$BASELINE"; then
+            echo "gate $t $st (also on the unpatched tree: $(grep "^$t " "$BASELINE" | cut -d' ' -f3-))"
+            count gate "$t" skip
+        else
+            echo "gate $t $st: REGRESSION (passes on the unpatched tree)"
+            count gate "$t" fail
+        fi
+    done < "$res"
+    while read -r t st reason; do
+        grep -q "^$t pass" "$res" && echo "gate $t passes now (baseline says $st: $reason)"
+    done < <(grep -v '^#' "$BASELINE")
+    if [ "$total" -lt "$expected" ]; then
+        echo "gate: only $total of $expected tests ran"
+        count gate missing-tests fail
+    fi
+    rm -f "$res"
+}
+
+case $what in
+all|zoned|gate|san) ;;
+*) die "usage: check.sh [all|zoned|gate|san]" ;;
+esac
+
+if [ "$what" = all ]; then
+    msg "harness self-tests"
+    while read -r t st; do
+        echo "harness $t $st"; count harness "$t" "$st"
+    done < <("$TOP/harness/selftest.sh")
+fi
+if [ "$what" != san ]; then
+    "$TOP/harness/build.sh" plain
+    OBJ=$BUILD/obj
+fi
+if [ "$what" = all ] || [ "$what" = zoned ]; then
+    msg "our unit tests and qemu-iotests (plain build)"
+    unit_tests "$OBJ" plain
+    our_iotests "$OBJ" plain
+fi
+if [ "$what" = all ] || [ "$what" = gate ]; then
+    gate "$OBJ"
+fi
+if [ "$what" = all ] || [ "$what" = san ]; then
+    "$TOP/harness/build.sh" san
+    msg "our unit tests and qemu-iotests (ASan + UBSan build)"
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    unit_tests "$BUILD/obj-san" san
+    our_iotests "$BUILD/obj-san" san
+fi
+
+[ -z "$failures" ] || echo "failed:$failures"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]

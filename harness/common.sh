@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared helpers for the harness scripts.  Sourced, not executed.
+
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+
+msg() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Run a command as root: directly, through sudo, or not at all.
+as_root() {
+    if [ "$(id -u)" = 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo "$@"
+    else
+        return 126
+    fi
+}
+
+# The Debian mirror the machine's own apt sources name (first http(s) URI
+# that serves "debian", not debian-security).
+debian_mirror() {
+    local uri
+    uri=$( { cat /etc/apt/sources.list 2>/dev/null
+             cat /etc/apt/sources.list.d/*.list 2>/dev/null
+             cat /etc/apt/sources.list.d/*.sources 2>/dev/null; } |
+           grep -oE 'https?://[^ ]+/debian/?( |$)' | grep -v security |
+           head -n1 | tr -d ' ')
+    echo "${uri:-http://deb.debian.org/debian}"
+}
+
+# Private apt configuration: its own sources list and lists directory,
+# so the system's apt sources are never edited.
+PAPT=$BUILD/apt
+papt_opts() {
+    echo "-o Dir::Etc::SourceList=$PAPT/sources.list" \
+         "-o Dir::Etc::SourceParts=/dev/null" \
+         "-o Dir::State::Lists=$PAPT/lists" \
+         "-o Dir::Cache::archives=$PAPT/archives" \
+         "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=" \
+         "-o APT::Sandbox::User=root"
+}
+
+papt_update() {
+    local mirror
+    mirror=$(debian_mirror)
+    mkdir -p "$PAPT/lists/partial" "$PAPT/archives/partial"
+    local kr=/usr/share/keyrings/debian-archive-keyring.gpg
+    cat > "$PAPT/sources.list.new" <<EOS
+deb-src [signed-by=$kr] $mirror trixie main
+deb [signed-by=$kr] $mirror bookworm-backports main
+EOS
+    mv "$PAPT/sources.list.new" "$PAPT/sources.list"
+    local stamp=$PAPT/lists/.updated
+    # Refresh at most once an hour.
+    if [ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]; then
+        msg "apt (private configuration): update from $mirror"
+        # shellcheck disable=SC2046
+        apt-get $(papt_opts) -qq update >&2 ||
+            die "apt-get update with the private configuration in $PAPT failed"
+        touch "$stamp"
+    fi
+}
+
+# Top-level directories of this repository that hold new files at their
+# final place in QEMU's tree (the overlay).  Edits to QEMU's own files are
+# patches in patches/, applied in the order of patches/series.
+OVERLAY_DIRS="block docs hw include qapi tests util"
+
+# The overlay's files, relative to $TOP: tracked ones and new ones git does
+# not ignore, so uncommitted work is built too.
+overlay_files() {
+    local d
+    for d in $OVERLAY_DIRS; do
+        [ -d "$TOP/$d" ] || continue
+        if git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1; then
+            git -C "$TOP" ls-files --cached --others --exclude-standard -- "$d"
+        else
+            (cd "$TOP" && find "$d" -type f)
+        fi
+    done | sort -u | while read -r f; do [ -f "$TOP/$f" ] && echo "$f"; done
+}
+
+# The patches of patches/series, in order (comments and blank lines skipped).
+series_patches() {
+    [ -f "$TOP/patches/series" ] || return 0
+    sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$TOP/patches/series" | grep -v '^$' || true
+}
+
+# Check that DIR is a QEMU 10.0.x source tree; print its version.
+check_qemu_tree() {
+    local dir=$1 v
+    [ -d "$dir" ] || die "QEMU source '$dir' is not a directory"
+    [ -f "$dir/VERSION" ] && [ -f "$dir/block/qcow2.c" ] && [ -x "$dir/configure" ] ||
+        die "'$dir' is not a QEMU source tree (no VERSION, block/qcow2.c or configure there)"
+    v=$(tr -d '[:space:]' < "$dir/VERSION")
+    case $v in
+    10.0.*) echo "$v" ;;
+    *) die "'$dir' is QEMU $v; this series needs QEMU 10.0.x" ;;
+    esac
+}
