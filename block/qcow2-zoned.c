@@ -1,0 +1,704 @@
+/*
+ * qcow2 zoned images: on-disk format, creation, validation, check
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * A zoned qcow2 image carries incompatible feature bit 5 and the zoned
+ * header extension (docs/interop/qcow2.txt, "Zoned extension"), which
+ * locates the write-pointer table: one big-endian 8-byte entry per zone.
+ * Everything read from the image is validated here before it is used.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "block/block-io.h"
+#include "qemu/bswap.h"
+#include "qemu/cutils.h"
+#include "qemu/host-utils.h"
+#include "qemu/range.h"
+#include "qemu/units.h"
+#include "block/block_int.h"
+#include "qcow2.h"
+#include "trace.h"
+
+/* Zone model byte of the extension */
+#define QCOW2_ZONE_MODEL_HM             1
+
+/* A conventional zone's table entry */
+#define QCOW2_ZONED_ENTRY_CONV          (1ULL << 63)
+
+#define QCOW2_ZONED_MAX_ZONES           (1U << 24)
+#define QCOW2_ZONED_MAX_ZONE_SIZE       (2 * GiB)
+#define QCOW2_ZONED_DEFAULT_ZONE_SIZE   (256 * MiB)
+#define QCOW2_ZONED_DEFAULT_MAX_APPEND  (64 * KiB)
+
+/* On-disk header extension, big-endian, every field naturally aligned */
+typedef struct QEMU_PACKED Qcow2ZonedExt {
+    uint8_t zone_model;
+    uint8_t reserved[3];
+    uint32_t conventional_zones;
+    uint64_t zone_size;
+    uint64_t zone_capacity;
+    uint32_t nr_zones;
+    uint32_t max_open_zones;
+    uint32_t max_active_zones;
+    uint32_t max_append_bytes;
+    uint64_t wp_table_offset;
+} Qcow2ZonedExt;
+
+QEMU_BUILD_BUG_ON(sizeof(Qcow2ZonedExt) != QCOW2_ZONED_EXT_SIZE);
+QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, zone_size) % 8);
+QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, zone_capacity) % 8);
+QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, max_append_bytes) % 4);
+QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, wp_table_offset) % 8);
+
+/* The geometry, in CPU byte order */
+typedef struct Qcow2ZoneGeometry {
+    uint64_t zone_size;
+    uint64_t zone_capacity;
+    uint32_t nr_zones;
+    uint32_t conventional_zones;
+    uint32_t max_open_zones;
+    uint32_t max_active_zones;
+    uint32_t max_append_bytes;
+} Qcow2ZoneGeometry;
+
+struct Qcow2Zoned {
+    Qcow2ZoneGeometry geo;
+    uint64_t wp_table_offset;
+};
+
+static uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
+{
+    return (uint64_t)geo->nr_zones * sizeof(uint64_t);
+}
+
+static uint64_t zone_start(const Qcow2ZoneGeometry *geo, uint32_t idx)
+{
+    return (uint64_t)idx * geo->zone_size;
+}
+
+/* Writable bytes of zone @idx: the last zone may be shorter */
+static uint64_t zone_capacity(const Qcow2ZoneGeometry *geo, uint64_t disk_size,
+                              uint32_t idx)
+{
+    return MIN(geo->zone_capacity, disk_size - zone_start(geo, idx));
+}
+
+/*
+ * Check a geometry against the disk and cluster size.  Used for creation
+ * options and for what an image claims alike, so both obey one rule set.
+ * @opt names the options in messages: creation option names, or the header
+ * field names when validating an image.
+ */
+typedef struct ZoneOptNames {
+    const char *size, *capacity, *conv, *open, *active, *append;
+} ZoneOptNames;
+
+static const ZoneOptNames create_names = {
+    "zone.size", "zone.capacity", "zone.conventional_zones",
+    "zone.max_open_zones", "zone.max_active_zones", "zone.max_append_bytes",
+};
+
+static const ZoneOptNames header_names = {
+    "zone_size", "zone_capacity", "conventional_zones",
+    "max_open_zones", "max_active_zones", "max_append_bytes",
+};
+
+static bool validate_geometry(const Qcow2ZoneGeometry *g, uint64_t disk_size,
+                              uint32_t cluster_size, const ZoneOptNames *n,
+                              Error **errp)
+{
+    uint64_t nr_zones;
+    uint32_t nr_seq;
+
+    if (!is_power_of_2(g->zone_size) || g->zone_size < cluster_size ||
+        g->zone_size > QCOW2_ZONED_MAX_ZONE_SIZE) {
+        error_setg(errp, "%s must be a power of two between the cluster "
+                   "size (%" PRIu32 ") and %" PRIu64 " bytes, not %" PRIu64,
+                   n->size, cluster_size, QCOW2_ZONED_MAX_ZONE_SIZE,
+                   g->zone_size);
+        return false;
+    }
+    if (disk_size < g->zone_size) {
+        error_setg(errp, "%s (%" PRIu64 ") must not be larger than the disk "
+                   "(%" PRIu64 " bytes)", n->size, g->zone_size, disk_size);
+        return false;
+    }
+    if (!g->zone_capacity || g->zone_capacity > g->zone_size ||
+        !QEMU_IS_ALIGNED(g->zone_capacity, BDRV_SECTOR_SIZE)) {
+        error_setg(errp, "%s must be a non-zero multiple of 512 of at most "
+                   "the zone size (%" PRIu64 "), not %" PRIu64,
+                   n->capacity, g->zone_size, g->zone_capacity);
+        return false;
+    }
+    nr_zones = DIV_ROUND_UP(disk_size, g->zone_size);
+    if (nr_zones > QCOW2_ZONED_MAX_ZONES) {
+        error_setg(errp, "%s %" PRIu64 " makes %" PRIu64 " zones; at most "
+                   "%u are supported", n->size, g->zone_size, nr_zones,
+                   QCOW2_ZONED_MAX_ZONES);
+        return false;
+    }
+    if (g->nr_zones != nr_zones) {
+        error_setg(errp, "nr_zones is %" PRIu32 ", but a disk of %" PRIu64
+                   " bytes has %" PRIu64 " zones of %" PRIu64 " bytes",
+                   g->nr_zones, disk_size, nr_zones, g->zone_size);
+        return false;
+    }
+    if (g->conventional_zones >= nr_zones) {
+        error_setg(errp, "%s (%" PRIu32 ") must be less than the number of "
+                   "zones (%" PRIu64 "): at least one zone must be "
+                   "sequential", n->conv, g->conventional_zones, nr_zones);
+        return false;
+    }
+    nr_seq = nr_zones - g->conventional_zones;
+    if (g->max_active_zones > nr_seq) {
+        error_setg(errp, "%s (%" PRIu32 ") must not exceed the number of "
+                   "sequential zones (%" PRIu32 ")", n->active,
+                   g->max_active_zones, nr_seq);
+        return false;
+    }
+    if (g->max_open_zones > nr_seq) {
+        error_setg(errp, "%s (%" PRIu32 ") must not exceed the number of "
+                   "sequential zones (%" PRIu32 ")", n->open,
+                   g->max_open_zones, nr_seq);
+        return false;
+    }
+    if (g->max_active_zones && g->max_open_zones > g->max_active_zones) {
+        error_setg(errp, "%s (%" PRIu32 ") must not exceed %s (%" PRIu32 ")",
+                   n->open, g->max_open_zones, n->active,
+                   g->max_active_zones);
+        return false;
+    }
+    if (g->max_append_bytes < BDRV_SECTOR_SIZE ||
+        !QEMU_IS_ALIGNED(g->max_append_bytes, BDRV_SECTOR_SIZE) ||
+        g->max_append_bytes > g->zone_capacity) {
+        error_setg(errp, "%s must be a multiple of 512 between 512 and the "
+                   "zone capacity (%" PRIu64 "), not %" PRIu32, n->append,
+                   g->zone_capacity, g->max_append_bytes);
+        return false;
+    }
+    return true;
+}
+
+/* Zone options of a new image, with defaults, into a geometry */
+static bool geometry_from_options(Qcow2ZoneHostManaged *hm, uint64_t disk_size,
+                                  uint32_t cluster_size, Qcow2ZoneGeometry *g,
+                                  Error **errp)
+{
+    uint64_t append;
+
+    g->zone_size = hm->has_size ? hm->size : QCOW2_ZONED_DEFAULT_ZONE_SIZE;
+    g->zone_capacity = hm->has_capacity ? hm->capacity : g->zone_size;
+    g->conventional_zones = hm->has_conventional_zones ?
+                            hm->conventional_zones : 0;
+    g->max_open_zones = hm->has_max_open_zones ? hm->max_open_zones : 0;
+    g->max_active_zones = hm->has_max_active_zones ? hm->max_active_zones : 0;
+    append = hm->has_max_append_bytes ? hm->max_append_bytes :
+             MIN(QCOW2_ZONED_DEFAULT_MAX_APPEND, g->zone_capacity);
+    if (append > UINT32_MAX) {
+        error_setg(errp, "zone.max_append_bytes must be a multiple of 512 "
+                   "between 512 and the zone capacity (%" PRIu64 "), not %"
+                   PRIu64, g->zone_capacity, append);
+        return false;
+    }
+    g->max_append_bytes = append;
+    g->nr_zones = 0;
+    if (is_power_of_2(g->zone_size) && g->zone_size) {
+        uint64_t n = DIV_ROUND_UP(disk_size, g->zone_size);
+        g->nr_zones = MIN(n, (uint64_t)UINT32_MAX);
+    }
+    return validate_geometry(g, disk_size, cluster_size, &create_names, errp);
+}
+
+bool qcow2_zoned_validate_create(BlockdevCreateOptionsQcow2 *opts,
+                                 int version, Error **errp)
+{
+    Qcow2ZoneGeometry g;
+    uint64_t cluster_size = opts->has_cluster_size ? opts->cluster_size :
+                            65536;
+
+    if (!opts->zone) {
+        return true;
+    }
+    if (version < 3) {
+        error_setg(errp, "Zoned images require version 3 (compat=1.1 or "
+                   "later)");
+        return false;
+    }
+    if (opts->backing_file) {
+        error_setg(errp, "Zoned images cannot have a backing file");
+        return false;
+    }
+    if (opts->data_file) {
+        error_setg(errp, "Zoned images cannot have an external data file");
+        return false;
+    }
+    if (opts->encrypt) {
+        error_setg(errp, "Zoned images cannot be encrypted");
+        return false;
+    }
+    if (cluster_size > UINT32_MAX) {
+        /* qcow2_co_create() reports the bad cluster size itself */
+        return true;
+    }
+    return geometry_from_options(&opts->zone->u.host_managed, opts->size,
+                                 cluster_size, &g, errp);
+}
+
+/* Decode the extension at @offset of the image file into s->zoned */
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_read_ext(BlockDriverState *bs, uint64_t offset, uint32_t len,
+                     Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2ZonedExt ext;
+    Qcow2ZoneGeometry *g;
+    int ret;
+
+    if (len != sizeof(ext)) {
+        error_setg(errp, "Zoned extension has length %" PRIu32 ", expected %zu",
+                   len, sizeof(ext));
+        return -EINVAL;
+    }
+    ret = bdrv_co_pread(bs->file, offset, sizeof(ext), &ext, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read the zoned extension");
+        return ret;
+    }
+    if (ext.zone_model != QCOW2_ZONE_MODEL_HM) {
+        error_setg(errp, "Zoned extension has unknown zone model %u",
+                   ext.zone_model);
+        return -EINVAL;
+    }
+    if (ext.reserved[0] || ext.reserved[1] || ext.reserved[2]) {
+        error_setg(errp, "Zoned extension has non-zero reserved bytes");
+        return -EINVAL;
+    }
+
+    g_free(s->zoned);
+    s->zoned = g_new0(struct Qcow2Zoned, 1);
+    g = &s->zoned->geo;
+    g->zone_size = be64_to_cpu(ext.zone_size);
+    g->zone_capacity = be64_to_cpu(ext.zone_capacity);
+    g->nr_zones = be32_to_cpu(ext.nr_zones);
+    g->conventional_zones = be32_to_cpu(ext.conventional_zones);
+    g->max_open_zones = be32_to_cpu(ext.max_open_zones);
+    g->max_active_zones = be32_to_cpu(ext.max_active_zones);
+    g->max_append_bytes = be32_to_cpu(ext.max_append_bytes);
+    s->zoned->wp_table_offset = be64_to_cpu(ext.wp_table_offset);
+    return 0;
+}
+
+void qcow2_zoned_ext_data(BlockDriverState *bs,
+                          uint8_t ext[QCOW2_ZONED_EXT_SIZE])
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZoneGeometry *g = &s->zoned->geo;
+    Qcow2ZonedExt e = {
+        .zone_model = QCOW2_ZONE_MODEL_HM,
+        .conventional_zones = cpu_to_be32(g->conventional_zones),
+        .zone_size = cpu_to_be64(g->zone_size),
+        .zone_capacity = cpu_to_be64(g->zone_capacity),
+        .nr_zones = cpu_to_be32(g->nr_zones),
+        .max_open_zones = cpu_to_be32(g->max_open_zones),
+        .max_active_zones = cpu_to_be32(g->max_active_zones),
+        .max_append_bytes = cpu_to_be32(g->max_append_bytes),
+        .wp_table_offset = cpu_to_be64(s->zoned->wp_table_offset),
+    };
+
+    memcpy(ext, &e, sizeof(e));
+}
+
+/*
+ * Decode table entry @be of zone @idx into the block layer's form
+ * (absolute offset; bit 63 for a conventional zone).  Returns false if the
+ * entry is invalid.
+ */
+static bool decode_entry(const Qcow2ZoneGeometry *g, uint64_t disk_size,
+                         uint32_t idx, uint64_t be, uint64_t *wp)
+{
+    uint64_t v = be64_to_cpu(be);
+
+    if (idx < g->conventional_zones) {
+        *wp = QCOW2_ZONED_ENTRY_CONV | zone_start(g, idx);
+        return v == QCOW2_ZONED_ENTRY_CONV;
+    }
+    *wp = zone_start(g, idx) + MIN(v, zone_capacity(g, disk_size, idx));
+    return v <= zone_capacity(g, disk_size, idx) &&
+           QEMU_IS_ALIGNED(v, BDRV_SECTOR_SIZE);
+}
+
+/* The table entry of zone @idx in the block layer's form @wp */
+static uint64_t encode_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
+                             uint64_t wp)
+{
+    if (idx < g->conventional_zones) {
+        return cpu_to_be64(QCOW2_ZONED_ENTRY_CONV);
+    }
+    return cpu_to_be64(wp - zone_start(g, idx));
+}
+
+/*
+ * Read the write-pointer table.  With @bad, invalid entries are counted
+ * there and replaced by a safe value (the zone is full) in the result;
+ * without it, the first invalid entry is an error.
+ */
+static BlockZoneWps * coroutine_fn GRAPH_RDLOCK
+read_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZoneGeometry *g = &s->zoned->geo;
+    uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;
+    BlockZoneWps *wps;
+    uint32_t i;
+    int ret;
+
+    wps = g_try_malloc(sizeof(*wps) + wp_table_bytes(g));
+    if (!wps) {
+        error_setg(errp, "Could not allocate the write-pointer table of %"
+                   PRIu32 " zones", g->nr_zones);
+        return NULL;
+    }
+    ret = bdrv_co_pread(bs->file, s->zoned->wp_table_offset,
+                        wp_table_bytes(g), wps->wp, 0);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not read the write-pointer table");
+        g_free(wps);
+        return NULL;
+    }
+    for (i = 0; i < g->nr_zones; i++) {
+        uint64_t raw = wps->wp[i];
+
+        if (!decode_entry(g, disk_size, i, raw, &wps->wp[i])) {
+            if (!bad) {
+                error_setg(errp, "Zone %" PRIu32 " has an invalid write "
+                           "pointer entry 0x%" PRIx64 "; 'qemu-img check -r "
+                           "all' can repair it", i, be64_to_cpu(raw));
+                g_free(wps);
+                return NULL;
+            }
+            (*bad)++;
+        }
+    }
+    qemu_co_mutex_init(&wps->colock);
+    return wps;
+}
+
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    bool has_bit = s->incompatible_features & QCOW2_INCOMPAT_ZONED;
+    uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;
+    const Qcow2ZoneGeometry *g;
+    uint64_t off, bytes;
+    int64_t file_size;
+    uint32_t bad = 0;
+    int ret;
+
+    if (!has_bit && !s->zoned) {
+        return 0;
+    }
+    if (!s->zoned) {
+        error_setg(errp, "Image has the zoned feature bit but no zoned "
+                   "extension");
+        return -EINVAL;
+    }
+    if (!has_bit) {
+        error_setg(errp, "Image has a zoned extension but not the zoned "
+                   "feature bit");
+        return -EINVAL;
+    }
+    if (s->nb_snapshots) {
+        error_setg(errp, "Zoned image has internal snapshots");
+        return -EINVAL;
+    }
+    if (has_data_file(bs) || s->crypt_method_header ||
+        s->image_backing_file) {
+        error_setg(errp, "Zoned image has a%s", has_data_file(bs) ?
+                   "n external data file" : s->crypt_method_header ?
+                   " encryption header" : " backing file");
+        return -EINVAL;
+    }
+
+    g = &s->zoned->geo;
+    if (!validate_geometry(g, disk_size, s->cluster_size, &header_names,
+                           errp)) {
+        error_prepend(errp, "Invalid zoned extension: ");
+        return -EINVAL;
+    }
+
+    off = s->zoned->wp_table_offset;
+    bytes = ROUND_UP(wp_table_bytes(g), s->cluster_size);
+    file_size = bdrv_co_getlength(bs->file->bs);
+    if (file_size < 0) {
+        error_setg_errno(errp, -file_size, "Could not get the file size");
+        return file_size;
+    }
+    if (!off || !QEMU_IS_ALIGNED(off, s->cluster_size) || off > file_size ||
+        wp_table_bytes(g) > file_size - off) {
+        error_setg(errp, "Write-pointer table at 0x%" PRIx64 " (%" PRIu64
+                   " bytes) is not a cluster-aligned area inside the image "
+                   "file (%" PRId64 " bytes)", off, wp_table_bytes(g),
+                   file_size);
+        return -EINVAL;
+    }
+    ret = qcow2_check_metadata_overlap(bs, QCOW2_OL_ZONED_TABLE |
+                                       QCOW2_OL_INACTIVE_L2, off, bytes);
+    if (ret) {
+        error_setg(errp, "Write-pointer table at 0x%" PRIx64 " overlaps %s",
+                   off, ret < 0 ? "unreadable metadata" :
+                   "other qcow2 metadata");
+        return -EINVAL;
+    }
+
+    bs->wps = read_wp_table(bs, (flags & BDRV_O_CHECK) ? &bad : NULL, errp);
+    if (!bs->wps) {
+        return -EINVAL;
+    }
+    trace_qcow2_zoned_open(bs, g->nr_zones, g->zone_size, bad);
+    return 0;
+}
+
+void qcow2_zoned_close(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    g_free(s->zoned);
+    s->zoned = NULL;
+    g_free(bs->wps);
+    bs->wps = NULL;
+}
+
+/*
+ * Make the image zoned: allocate and write the table, then set the
+ * extension and the feature bit in one header update.
+ */
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_create(BlockDriverState *bs, Qcow2ZoneCreateOptions *zopts,
+                   Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;
+    Qcow2ZoneGeometry g;
+    g_autofree uint64_t *table = NULL;
+    int64_t off;
+    uint32_t i;
+    int ret;
+
+    if (!geometry_from_options(&zopts->u.host_managed, disk_size,
+                               s->cluster_size, &g, errp)) {
+        return -EINVAL;
+    }
+    table = g_try_new(uint64_t, g.nr_zones);
+    if (!table) {
+        error_setg(errp, "Could not allocate the write-pointer table");
+        return -ENOMEM;
+    }
+    for (i = 0; i < g.nr_zones; i++) {
+        table[i] = encode_entry(&g, i, zone_start(&g, i));
+    }
+
+    off = qcow2_alloc_clusters(bs, wp_table_bytes(&g));
+    if (off < 0) {
+        error_setg_errno(errp, -off, "Could not allocate the write-pointer "
+                         "table");
+        return off;
+    }
+    ret = qcow2_pre_write_overlap_check(bs, 0, off,
+                                        ROUND_UP(wp_table_bytes(&g),
+                                                 s->cluster_size), false);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Write-pointer table would overlap "
+                         "metadata");
+        return ret;
+    }
+    ret = bdrv_co_pwrite_zeroes(bs->file, off,
+                                ROUND_UP(wp_table_bytes(&g), s->cluster_size),
+                                0);
+    if (ret >= 0) {
+        ret = bdrv_co_pwrite(bs->file, off, wp_table_bytes(&g), table, 0);
+    }
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not write the write-pointer table");
+        return ret;
+    }
+
+    s->zoned = g_new0(struct Qcow2Zoned, 1);
+    s->zoned->geo = g;
+    s->zoned->wp_table_offset = off;
+    s->incompatible_features |= QCOW2_INCOMPAT_ZONED;
+    ret = qcow2_update_header(bs);
+    if (ret < 0) {
+        error_setg_errno(errp, -ret, "Could not update the qcow2 header");
+        return ret;
+    }
+    return 0;
+}
+
+void qcow2_zoned_refresh_limits(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZoneGeometry *g;
+
+    if (!s->zoned || !bs->wps) {
+        return;
+    }
+    g = &s->zoned->geo;
+    bs->bl.zoned = BLK_Z_HM;
+    bs->bl.zone_size = g->zone_size;
+    bs->bl.nr_zones = g->nr_zones;
+    bs->bl.max_open_zones = g->max_open_zones;
+    bs->bl.max_active_zones = g->max_active_zones;
+    bs->bl.max_append_sectors = g->max_append_bytes >> BDRV_SECTOR_BITS;
+    bs->bl.write_granularity = BDRV_SECTOR_SIZE;
+}
+
+Qcow2ZoneInfo *qcow2_zoned_get_info(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZoneGeometry *g;
+    Qcow2ZoneInfo *info;
+
+    if (!s->zoned) {
+        return NULL;
+    }
+    g = &s->zoned->geo;
+    info = g_new(Qcow2ZoneInfo, 1);
+    *info = (Qcow2ZoneInfo) {
+        .mode = QCOW2_ZONE_MODEL_HOST_MANAGED,
+        .size = g->zone_size,
+        .capacity = g->zone_capacity,
+        .nr_zones = g->nr_zones,
+        .conventional_zones = g->conventional_zones,
+        .max_open_zones = g->max_open_zones,
+        .max_active_zones = g->max_active_zones,
+        .max_append_bytes = g->max_append_bytes,
+    };
+    return info;
+}
+
+bool qcow2_zoned_table_overlaps(BlockDriverState *bs, int64_t offset,
+                                int64_t size)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    return s->zoned &&
+           ranges_overlap(offset, size, s->zoned->wp_table_offset,
+                          ROUND_UP(wp_table_bytes(&s->zoned->geo),
+                                   s->cluster_size));
+}
+
+/* qemu-img check: the table's clusters are in use */
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
+                            void **refcount_table,
+                            int64_t *refcount_table_size)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->zoned) {
+        return 0;
+    }
+    return qcow2_inc_refcounts_imrt(bs, res, refcount_table,
+                                    refcount_table_size,
+                                    s->zoned->wp_table_offset,
+                                    wp_table_bytes(&s->zoned->geo));
+}
+
+/*
+ * qemu-img check: every entry of the table on disk must be valid.  With
+ * BDRV_FIX_ERRORS, an invalid sequential zone entry becomes the zone's
+ * capacity (the zone is full: all its data stays readable, nothing is
+ * written past it until a reset), an invalid conventional zone entry the
+ * conventional marker.
+ */
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
+                     BdrvCheckMode fix)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZoneGeometry *g;
+    uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;
+    g_autofree uint64_t *table = NULL;
+    uint32_t i, bad = 0;
+    int ret;
+
+    if (!s->zoned) {
+        return 0;
+    }
+    g = &s->zoned->geo;
+    table = g_try_new(uint64_t, g->nr_zones);
+    if (!table) {
+        res->check_errors++;
+        return -ENOMEM;
+    }
+    ret = bdrv_co_pread(bs->file, s->zoned->wp_table_offset,
+                        wp_table_bytes(g), table, 0);
+    if (ret < 0) {
+        fprintf(stderr, "ERROR could not read the write-pointer table: %s\n",
+                strerror(-ret));
+        res->check_errors++;
+        return ret;
+    }
+    for (i = 0; i < g->nr_zones; i++) {
+        uint64_t wp;
+
+        if (decode_entry(g, disk_size, i, table[i], &wp)) {
+            continue;
+        }
+        fprintf(stderr, "%s zone %" PRIu32 ": invalid write pointer entry "
+                "0x%" PRIx64 "\n", fix & BDRV_FIX_ERRORS ? "Repairing" :
+                "ERROR", i, be64_to_cpu(table[i]));
+        if (i >= g->conventional_zones) {
+            wp = zone_start(g, i) + zone_capacity(g, disk_size, i);
+        }
+        table[i] = encode_entry(g, i, wp);
+        if (bs->wps) {
+            bs->wps->wp[i] = wp;
+        }
+        bad++;
+    }
+    if (!bad) {
+        return 0;
+    }
+    if (!(fix & BDRV_FIX_ERRORS)) {
+        res->corruptions += bad;
+        return 0;
+    }
+    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_TABLE,
+                                        s->zoned->wp_table_offset,
+                                        wp_table_bytes(g), false);
+    if (ret >= 0) {
+        ret = bdrv_co_pwrite(bs->file, s->zoned->wp_table_offset,
+                             wp_table_bytes(g), table, 0);
+    }
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        fprintf(stderr, "ERROR could not write the write-pointer table: %s\n",
+                strerror(-ret));
+        res->corruptions += bad;
+        res->check_errors++;
+        return ret;
+    }
+    res->corruptions_fixed += bad;
+    return 0;
+}
+
+/* Refuse an operation that a zoned image does not support */
+int qcow2_zoned_refuse(BlockDriverState *bs, const char *what, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->zoned) {
+        return 0;
+    }
+    error_setg(errp, "Cannot %s a zoned image", what);
+    return -ENOTSUP;
+}
