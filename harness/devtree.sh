@@ -25,8 +25,14 @@ msg "creating $DEV"
 rm -rf "$DEV"
 mkdir -p "$DEV"
 rsync -a --exclude=/.git --exclude=/.complete "$pristine/" "$DEV/"
-g() { git -C "$DEV" -c user.name=devtree -c user.email=devtree@localhost "$@"; }
+# Commits made here carry this repository's git identity.
+name=$(git -C "$TOP" config user.name || echo devtree)
+email=$(git -C "$TOP" config user.email || echo devtree@localhost)
+g() { git -C "$DEV" -c user.name="$name" -c user.email="$email" "$@"; }
+g_local() { git -C "$DEV" config "$1" "$2"; }
 g init -q
+g_local user.name "$name"
+g_local user.email "$email"
 g add -A
 g commit -q -m "pristine QEMU $(cat "$pristine/VERSION")"
 g tag pristine
