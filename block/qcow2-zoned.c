@@ -15,6 +15,7 @@
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
+#include "qemu/option.h"
 #include "qemu/range.h"
 #include "qemu/units.h"
 #include "block/block_int.h"
@@ -701,4 +702,50 @@ int qcow2_zoned_refuse(BlockDriverState *bs, const char *what, Error **errp)
     }
     error_setg(errp, "Cannot %s a zoned image", what);
     return -ENOTSUP;
+}
+
+/* Read a size or number creation option, noting whether it was given */
+static uint64_t take_opt(QemuOpts *opts, const char *name, bool *has,
+                         bool is_size)
+{
+    *has = qemu_opt_get(opts, name) != NULL;
+    return is_size ? qemu_opt_get_size_del(opts, name, 0) :
+                     qemu_opt_get_number_del(opts, name, 0);
+}
+
+/*
+ * qemu-img measure: the bytes the write-pointer table of an image with
+ * these creation options takes, 0 if it is not zoned, or -errno.
+ */
+int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
+                            uint32_t cluster_size, Error **errp)
+{
+    g_autofree char *mode = qemu_opt_get_del(opts, "zone.mode");
+    Qcow2ZoneHostManaged hm;
+    Qcow2ZoneGeometry g;
+    uint64_t v;
+
+    if (!mode) {
+        return 0;
+    }
+    if (strcmp(mode, "host-managed")) {
+        error_setg(errp, "zone.mode must be host-managed, not '%s'", mode);
+        return -EINVAL;
+    }
+    hm.size = take_opt(opts, "zone.size", &hm.has_size, true);
+    hm.capacity = take_opt(opts, "zone.capacity", &hm.has_capacity, true);
+    v = take_opt(opts, "zone.conventional_zones", &hm.has_conventional_zones,
+                 false);
+    hm.conventional_zones = MIN(v, UINT32_MAX);
+    v = take_opt(opts, "zone.max_open_zones", &hm.has_max_open_zones, false);
+    hm.max_open_zones = MIN(v, UINT32_MAX);
+    v = take_opt(opts, "zone.max_active_zones", &hm.has_max_active_zones,
+                 false);
+    hm.max_active_zones = MIN(v, UINT32_MAX);
+    hm.max_append_bytes = take_opt(opts, "zone.max_append_bytes",
+                                   &hm.has_max_append_bytes, true);
+    if (!geometry_from_options(&hm, disk_size, cluster_size, &g, errp)) {
+        return -EINVAL;
+    }
+    return ROUND_UP(wp_table_bytes(&g), cluster_size);
 }

@@ -30,7 +30,7 @@ fi
 CONFIG_ARGS="--target-list=x86_64-softmmu --without-default-features
  --enable-tools --enable-linux-aio --enable-linux-io-uring --enable-zstd
  --enable-fdt=system --disable-docs --disable-download --disable-install-blobs
- --disable-werror --python=/usr/bin/python3 --cc=/usr/lib/ccache/gcc $extra"
+ --enable-werror --python=/usr/bin/python3 --cc=/usr/lib/ccache/gcc $extra"
 CONFIG_ARGS=$(echo $CONFIG_ARGS)
 
 if [ ! -f "$OBJ/build.ninja" ] || [ ! -f "$OBJ/pc-bios/optionrom/config.mak" ] || [ "$(cat "$OBJ/.harness-config" 2>/dev/null)" != "$CONFIG_ARGS" ]; then
