@@ -19,7 +19,10 @@
 #include "qemu/range.h"
 #include "qemu/units.h"
 #include "block/block_int.h"
+#include "qemu/bitmap.h"
+#include "qemu/coroutine.h"
 #include "qcow2.h"
+#include "qcow2-zone-sm.h"
 #include "trace.h"
 
 /* Zone model byte of the extension */
@@ -64,9 +67,35 @@ typedef struct Qcow2ZoneGeometry {
     uint32_t max_append_bytes;
 } Qcow2ZoneGeometry;
 
+typedef struct Qcow2Zoned Qcow2Zoned;
+
+/* The writes in flight to one sequential zone, in write pointer order */
+typedef struct ZoneWrites {
+    QTAILQ_HEAD(, Qcow2ZonedWrite) inflight;
+    CoQueue waiters;
+    /* Every byte of the zone below it is written */
+    uint64_t done_wp;
+    /* A write failed: the ones after it fail too, new ones wait */
+    bool failed;
+} ZoneWrites;
+
 struct Qcow2Zoned {
     Qcow2ZoneGeometry geo;
     uint64_t wp_table_offset;
+
+    /* Run time state, set up when the image is opened */
+    uint64_t disk_size;
+    ZoneSM sm;
+    /* The table as it is, or is about to be, on disk (big-endian) */
+    uint64_t *table;
+    /* Zones whose write pointer moved since their entry was written */
+    unsigned long *dirty;
+    /* Zone index -> ZoneWrites, for zones with writes in flight */
+    GHashTable *busy;
+    /* Writes hold it shared, zone management exclusive */
+    CoRwlock mgmt_lock;
+    /* Serialises use of @table and its writes to disk */
+    CoMutex table_lock;
 };
 
 static uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
@@ -341,49 +370,56 @@ static uint64_t encode_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
 }
 
 /*
- * Read the write-pointer table.  With @bad, invalid entries are counted
- * there and replaced by a safe value (the zone is full) in the result;
- * without it, the first invalid entry is an error.
+ * Read the write-pointer table into z->table, and the write pointers into
+ * bs->wps and the state machine.  With @bad, invalid entries are counted
+ * there and taken as full zones; without it, the first one is an error.
  */
-static BlockZoneWps * coroutine_fn GRAPH_RDLOCK
-read_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
+static int coroutine_fn GRAPH_RDLOCK
+load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
-    const Qcow2ZoneGeometry *g = &s->zoned->geo;
-    uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;
-    BlockZoneWps *wps;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g = &z->geo;
     uint32_t i;
     int ret;
 
-    wps = g_try_malloc(sizeof(*wps) + wp_table_bytes(g));
-    if (!wps) {
-        error_setg(errp, "Could not allocate the write-pointer table of %"
-                   PRIu32 " zones", g->nr_zones);
-        return NULL;
+    z->table = g_try_malloc(wp_table_bytes(g));
+    bs->wps = g_try_malloc(sizeof(*bs->wps) + wp_table_bytes(g));
+    if (!z->table || !bs->wps) {
+        error_setg(errp, "Could not allocate the write pointers of %" PRIu32
+                   " zones", g->nr_zones);
+        return -ENOMEM;
     }
-    ret = bdrv_co_pread(bs->file, s->zoned->wp_table_offset,
-                        wp_table_bytes(g), wps->wp, 0);
+    ret = bdrv_co_pread(bs->file, z->wp_table_offset, wp_table_bytes(g),
+                        z->table, 0);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not read the write-pointer table");
-        g_free(wps);
-        return NULL;
+        return ret;
     }
+    qemu_co_mutex_init(&bs->wps->colock);
+    zone_sm_init(&z->sm, g->nr_zones, g->conventional_zones,
+                 g->max_open_zones, g->max_active_zones);
     for (i = 0; i < g->nr_zones; i++) {
-        uint64_t raw = wps->wp[i];
+        uint64_t *wp = &bs->wps->wp[i];
 
-        if (!decode_entry(g, disk_size, i, raw, &wps->wp[i])) {
+        if (!decode_entry(g, z->disk_size, i, z->table[i], wp)) {
             if (!bad) {
                 error_setg(errp, "Zone %" PRIu32 " has an invalid write "
                            "pointer entry 0x%" PRIx64 "; 'qemu-img check -r "
-                           "all' can repair it", i, be64_to_cpu(raw));
-                g_free(wps);
-                return NULL;
+                           "all' can repair it", i, be64_to_cpu(z->table[i]));
+                return -EINVAL;
             }
             (*bad)++;
         }
+        zone_sm_load(&z->sm, i, *wp == zone_start(g, i),
+                     *wp == zone_start(g, i) + zone_capacity(g, z->disk_size,
+                                                             i));
     }
-    qemu_co_mutex_init(&wps->colock);
-    return wps;
+    z->dirty = bitmap_new(g->nr_zones);
+    z->busy = g_hash_table_new(NULL, NULL);
+    qemu_co_rwlock_init(&z->mgmt_lock);
+    qemu_co_mutex_init(&z->table_lock);
+    return 0;
 }
 
 int coroutine_fn GRAPH_RDLOCK
@@ -454,9 +490,10 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
         return -EINVAL;
     }
 
-    bs->wps = read_wp_table(bs, (flags & BDRV_O_CHECK) ? &bad : NULL, errp);
-    if (!bs->wps) {
-        return -EINVAL;
+    s->zoned->disk_size = disk_size;
+    ret = load_wp_table(bs, (flags & BDRV_O_CHECK) ? &bad : NULL, errp);
+    if (ret < 0) {
+        return ret;
     }
     trace_qcow2_zoned_open(bs, g->nr_zones, g->zone_size, bad);
     return 0;
@@ -465,9 +502,20 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
 void qcow2_zoned_close(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
 
-    g_free(s->zoned);
-    s->zoned = NULL;
+    if (z) {
+        /* Nothing is in flight when a node closes */
+        assert(!z->busy || !g_hash_table_size(z->busy));
+        zone_sm_free(&z->sm);
+        g_free(z->table);
+        g_free(z->dirty);
+        if (z->busy) {
+            g_hash_table_destroy(z->busy);
+        }
+        g_free(z);
+        s->zoned = NULL;
+    }
     g_free(bs->wps);
     bs->wps = NULL;
 }
@@ -532,13 +580,15 @@ qcow2_zoned_create(BlockDriverState *bs, Qcow2ZoneCreateOptions *zopts,
     s->zoned = g_new0(struct Qcow2Zoned, 1);
     s->zoned->geo = g;
     s->zoned->wp_table_offset = off;
+    s->zoned->disk_size = disk_size;
     s->incompatible_features |= QCOW2_INCOMPAT_ZONED;
     ret = qcow2_update_header(bs);
     if (ret < 0) {
         error_setg_errno(errp, -ret, "Could not update the qcow2 header");
         return ret;
     }
-    return 0;
+    /* The image is zoned from now on, as if it had been opened so */
+    return load_wp_table(bs, NULL, errp);
 }
 
 void qcow2_zoned_refresh_limits(BlockDriverState *bs)
@@ -688,6 +738,9 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
         res->check_errors++;
         return ret;
     }
+    if (s->zoned->table) {
+        memcpy(s->zoned->table, table, wp_table_bytes(g));
+    }
     res->corruptions_fixed += bad;
     return 0;
 }
@@ -748,4 +801,530 @@ int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
         return -EINVAL;
     }
     return ROUND_UP(wp_table_bytes(&g), cluster_size);
+}
+
+/*
+ * Zone emulation at run time.
+ *
+ * Write pointers live in memory (bs->wps, absolute offsets, where the
+ * next write is accepted).  A write to a sequential zone reserves its
+ * range at the write pointer when it starts, so that many writes can be
+ * in flight to one zone in submission order; the writes of a zone complete
+ * in that order, and a failed one takes the write pointer back to where it
+ * started (the writes after it fail too, and new ones wait until they are
+ * gone).  Table entries reach the disk in a flush, after the data and
+ * qcow2 metadata they cover (qcow2_zoned_co_flush): no metadata I/O on the
+ * data path.
+ */
+
+static uint32_t zone_of(const Qcow2ZoneGeometry *g, uint64_t offset)
+{
+    return offset / g->zone_size;
+}
+
+static bool is_seq(const Qcow2ZoneGeometry *g, uint32_t idx)
+{
+    return idx >= g->conventional_zones;
+}
+
+/* Every byte of zone @idx below this is written */
+static uint64_t done_wp(BlockDriverState *bs, uint32_t idx)
+{
+    BDRVQcow2State *s = bs->opaque;
+    ZoneWrites *zw = g_hash_table_lookup(s->zoned->busy,
+                                         GUINT_TO_POINTER(idx));
+
+    return zw ? zw->done_wp : bs->wps->wp[idx];
+}
+
+/* Write table entries @lo to @hi from z->table; table_lock held */
+static int coroutine_fn GRAPH_RDLOCK
+write_table(BlockDriverState *bs, uint32_t lo, uint32_t hi)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    uint64_t start = QEMU_ALIGN_DOWN((uint64_t)lo * 8, BDRV_SECTOR_SIZE);
+    uint64_t end = MIN(QEMU_ALIGN_UP(((uint64_t)hi + 1) * 8, BDRV_SECTOR_SIZE),
+                       wp_table_bytes(&z->geo));
+    int ret;
+
+    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_TABLE,
+                                        z->wp_table_offset + start,
+                                        end - start, false);
+    if (ret < 0) {
+        return ret;
+    }
+    trace_qcow2_zoned_write_table(bs, lo, hi);
+    return bdrv_co_pwrite(bs->file, z->wp_table_offset + start, end - start,
+                          (uint8_t *)z->table + start, 0);
+}
+
+/* Set the table entries of zones @lo to @hi and make them durable */
+static int coroutine_fn GRAPH_RDLOCK
+persist_entries(BlockDriverState *bs, uint32_t lo, uint32_t hi)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    uint32_t i;
+    int ret;
+
+    for (i = lo; i <= hi; i++) {
+        z->table[i] = encode_entry(&z->geo, i, done_wp(bs, i));
+        clear_bit(i, z->dirty);
+    }
+    ret = write_table(bs, lo, hi);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        bitmap_set(z->dirty, lo, hi - lo + 1);
+    }
+    return ret;
+}
+
+/*
+ * Flush: the caches of qcow2, then write pointers.  The values are taken
+ * first, the data and metadata of the writes they cover are flushed next,
+ * and only then are the entries written (the block layer flushes them).
+ */
+int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    long lo, hi = -1, i;
+    int ret;
+
+    qemu_co_mutex_lock(&z->table_lock);
+    lo = find_first_bit(z->dirty, z->geo.nr_zones);
+    for (i = lo; i < z->geo.nr_zones;
+         i = find_next_bit(z->dirty, z->geo.nr_zones, i + 1)) {
+        z->table[i] = encode_entry(&z->geo, i, done_wp(bs, i));
+        clear_bit(i, z->dirty);
+        hi = i;
+    }
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_write_caches(bs);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret >= 0 && hi >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+        if (ret >= 0) {
+            ret = write_table(bs, lo, hi);
+        }
+        if (ret < 0) {
+            /* Try again at the next flush */
+            bitmap_set(z->dirty, lo, hi - lo + 1);
+        }
+    }
+    qemu_co_mutex_unlock(&z->table_lock);
+    return ret;
+}
+
+/* Range [@offset, @offset + @bytes) lies in zone @idx, or in conventional
+ * zones only */
+static int check_range(const Qcow2ZoneGeometry *g, uint64_t offset,
+                       uint64_t bytes, uint32_t *idx)
+{
+    uint32_t first = zone_of(g, offset);
+    uint32_t last = zone_of(g, offset + bytes - 1);
+
+    *idx = first;
+    if (!is_seq(g, last)) {
+        return 0;
+    }
+    if (first != last) {
+        return -EINVAL;
+    }
+    if (!QEMU_IS_ALIGNED(offset | bytes, BDRV_SECTOR_SIZE)) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/*
+ * Before a write (or zone append, @append) of @bytes at *@offset: check
+ * the zone rules, open the zone, reserve the range.  For an append,
+ * *@offset is set to where the data goes.  Pair with qcow2_zoned_write_end
+ * on success.
+ */
+int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
+                                         int64_t *offset, int64_t bytes,
+                                         bool append, Qcow2ZonedWrite *w)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g;
+    ZoneWrites *zw;
+    uint64_t wp, cap_end;
+    uint32_t idx, closed;
+    int ret;
+
+    w->zone = ZONE_SM_NONE;
+    if (!z || (!bytes && !append)) {
+        return 0;
+    }
+    g = &z->geo;
+    if (!bytes) {
+        return -EINVAL;
+    }
+    ret = check_range(g, *offset, bytes, &idx);
+    if (ret < 0) {
+        trace_qcow2_zoned_write_refused(bs, *offset, bytes, ret);
+        return ret;
+    }
+    if (!is_seq(g, idx)) {
+        /* A zone append needs a write pointer */
+        return append ? -EINVAL : 0;
+    }
+    if (append && (bytes > g->max_append_bytes || *offset != zone_start(g, idx))) {
+        return -EINVAL;
+    }
+
+    qemu_co_rwlock_rdlock(&z->mgmt_lock);
+    /* After a failed write, wait until the writes behind it are gone */
+    while ((zw = g_hash_table_lookup(z->busy, GUINT_TO_POINTER(idx))) &&
+           zw->failed) {
+        qemu_co_queue_wait(&zw->waiters, NULL);
+    }
+
+    wp = bs->wps->wp[idx];
+    cap_end = zone_start(g, idx) + zone_capacity(g, z->disk_size, idx);
+    if (append) {
+        *offset = wp;
+    }
+    if (*offset != wp) {
+        ret = -EINVAL;
+    } else if (wp + bytes > cap_end) {
+        ret = -EINVAL;
+    } else {
+        ret = zone_sm_write(&z->sm, idx, &closed);
+        if (ret == 0 && closed != ZONE_SM_NONE) {
+            trace_qcow2_zoned_implicit_close(bs, closed);
+        }
+    }
+    if (ret < 0) {
+        qemu_co_rwlock_unlock(&z->mgmt_lock);
+        trace_qcow2_zoned_write_refused(bs, *offset, bytes, ret);
+        return ret;
+    }
+
+    bs->wps->wp[idx] = wp + bytes;
+    if (!zw) {
+        zw = g_new(ZoneWrites, 1);
+        QTAILQ_INIT(&zw->inflight);
+        qemu_co_queue_init(&zw->waiters);
+        zw->done_wp = wp;
+        zw->failed = false;
+        g_hash_table_insert(z->busy, GUINT_TO_POINTER(idx), zw);
+    }
+    w->zone = idx;
+    w->offset = wp;
+    w->end = wp + bytes;
+    QTAILQ_INSERT_TAIL(&zw->inflight, w, next);
+    return 0;
+}
+
+/* After the data of @w was written (@ret >= 0) or not: complete it in
+ * zone order.  Returns what the request returns. */
+int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
+                                       Qcow2ZonedWrite *w, int ret)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g;
+    ZoneWrites *zw;
+    uint64_t start;
+
+    if (w->zone == ZONE_SM_NONE) {
+        return ret;
+    }
+    g = &z->geo;
+    start = zone_start(g, w->zone);
+    zw = g_hash_table_lookup(z->busy, GUINT_TO_POINTER(w->zone));
+    while (QTAILQ_FIRST(&zw->inflight) != w) {
+        qemu_co_queue_wait(&zw->waiters, NULL);
+    }
+    QTAILQ_REMOVE(&zw->inflight, w, next);
+
+    if (ret >= 0 && zw->failed) {
+        /* Its data lies past the write pointer that an earlier write
+         * left behind: it reads as zeros, and the write failed */
+        ret = -EIO;
+    } else if (ret < 0 && !zw->failed) {
+        zw->failed = true;
+        bs->wps->wp[w->zone] = w->offset;
+        zone_sm_set_wp(&z->sm, w->zone, w->offset != start, false);
+        trace_qcow2_zoned_write_failed(bs, w->zone, w->offset, ret);
+    } else if (ret >= 0) {
+        zw->done_wp = w->end;
+        set_bit(w->zone, z->dirty);
+        zone_sm_set_wp(&z->sm, w->zone, true,
+                       w->end == start + zone_capacity(g, z->disk_size,
+                                                       w->zone));
+    }
+
+    qemu_co_queue_restart_all(&zw->waiters);
+    if (QTAILQ_EMPTY(&zw->inflight)) {
+        g_hash_table_remove(z->busy, GUINT_TO_POINTER(w->zone));
+        g_free(zw);
+    }
+    qemu_co_rwlock_unlock(&z->mgmt_lock);
+    return ret;
+}
+
+/* Write paths that cannot obey the zone rules (compressed writes, copy
+ * offload, discard): allowed in conventional zones only */
+int qcow2_zoned_conventional_only(BlockDriverState *bs, int64_t offset,
+                                  int64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZoneGeometry *g;
+
+    if (!s->zoned || !bytes) {
+        return 0;
+    }
+    g = &s->zoned->geo;
+    return is_seq(g, zone_of(g, offset + bytes - 1)) ? -ENOTSUP : 0;
+}
+
+/* Reads past the write pointer of a sequential zone return zeros */
+void qcow2_zoned_zero_unwritten(BlockDriverState *bs, int64_t offset,
+                                int64_t bytes, QEMUIOVector *qiov,
+                                size_t qiov_offset)
+{
+    BDRVQcow2State *s = bs->opaque;
+    const Qcow2ZoneGeometry *g;
+    uint64_t end = offset + bytes;
+    uint32_t idx;
+
+    if (!s->zoned || !bytes) {
+        return;
+    }
+    g = &s->zoned->geo;
+    for (idx = zone_of(g, offset); idx <= zone_of(g, end - 1); idx++) {
+        uint64_t zs = zone_start(g, idx);
+        uint64_t from = MAX(offset, bs->wps->wp[idx]);
+        uint64_t to = MIN(end, zs + g->zone_size);
+
+        if (is_seq(g, idx) && from < to) {
+            qemu_iovec_memset(qiov, qiov_offset + (from - offset), 0,
+                              to - from);
+        }
+    }
+}
+
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_co_report(BlockDriverState *bs, int64_t offset,
+                      unsigned int *nr_zones, BlockZoneDescriptor *zones)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g;
+    uint32_t idx;
+    unsigned int n;
+
+    if (!z) {
+        return -ENOTSUP;
+    }
+    g = &z->geo;
+    if (offset < 0 || offset >= z->disk_size) {
+        *nr_zones = 0;
+        return offset < 0 ? -EINVAL : 0;
+    }
+    for (idx = zone_of(g, offset), n = 0;
+         idx < g->nr_zones && n < *nr_zones; idx++, n++) {
+        uint64_t start = zone_start(g, idx);
+        uint64_t len = MIN(g->zone_size, z->disk_size - start);
+        bool seq = is_seq(g, idx);
+
+        zones[n] = (BlockZoneDescriptor) {
+            .start = start,
+            .length = len,
+            .cap = seq ? zone_capacity(g, z->disk_size, idx) : len,
+            .wp = seq ? bs->wps->wp[idx] : start + len,
+            .type = seq ? BLK_ZT_SWR : BLK_ZT_CONV,
+            .state = zone_sm_cond(&z->sm, idx),
+        };
+    }
+    *nr_zones = n;
+    return 0;
+}
+
+/* Discard the clusters of [@offset, @offset + @bytes), which are whole
+ * clusters or end at the end of the disk, so that they read as zeros and
+ * the image file shrinks */
+static int coroutine_fn GRAPH_RDLOCK
+discard_range(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int ret;
+
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_cluster_discard(bs, offset, bytes, QCOW2_DISCARD_ALWAYS,
+                                true);
+    qemu_co_mutex_unlock(&s->lock);
+    return ret;
+}
+
+/* Reset zones @lo..@hi: their entries first, durably; then their data */
+static int coroutine_fn GRAPH_RDLOCK
+reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g = &z->geo;
+    g_autofree unsigned long *reset = bitmap_new(hi - lo + 1);
+    uint32_t idx, first = UINT32_MAX, last = 0;
+    int ret = 0;
+
+    qemu_co_mutex_lock(&z->table_lock);
+    for (idx = lo; idx <= hi; idx++) {
+        /* Empty zones are left alone: nothing to write, nothing to free */
+        if (!is_seq(g, idx) ||
+            (bs->wps->wp[idx] == zone_start(g, idx) &&
+             zone_sm_cond(&z->sm, idx) == BLK_ZS_EMPTY)) {
+            continue;
+        }
+        bs->wps->wp[idx] = zone_start(g, idx);
+        zone_sm_reset(&z->sm, idx);
+        set_bit(idx - lo, reset);
+        first = MIN(first, idx);
+        last = idx;
+    }
+    if (first != UINT32_MAX) {
+        ret = persist_entries(bs, first, last);
+    }
+    qemu_co_mutex_unlock(&z->table_lock);
+    if (ret < 0) {
+        return ret;
+    }
+
+    for (idx = lo; idx <= hi; idx++) {
+        uint64_t start = zone_start(g, idx);
+        int r;
+
+        if (!test_bit(idx - lo, reset)) {
+            continue;
+        }
+        /* Not an error if it fails: the zone reads as zeros anyway */
+        r = discard_range(bs, start, MIN(g->zone_size, z->disk_size - start));
+        if (r < 0) {
+            trace_qcow2_zoned_discard_failed(bs, idx, r);
+        }
+    }
+    return 0;
+}
+
+/* Finish zone @idx: the rest of its capacity reads as zeros, then it is
+ * full, durably */
+static int coroutine_fn GRAPH_RDLOCK
+finish_zone(BlockDriverState *bs, uint32_t idx)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g = &z->geo;
+    uint64_t wp = bs->wps->wp[idx];
+    uint64_t zend = MIN(zone_start(g, idx) + g->zone_size, z->disk_size);
+    uint64_t aligned = MIN(ROUND_UP(wp, s->cluster_size), zend);
+    int ret;
+
+    if (zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL) {
+        return 0;
+    }
+    /* What a failed write or a crash left past the write pointer goes */
+    if (aligned > wp) {
+        g_autofree void *zeros = g_malloc0(aligned - wp);
+        QEMUIOVector qiov;
+
+        qemu_iovec_init_buf(&qiov, zeros, aligned - wp);
+        ret = qcow2_co_pwritev_data(bs, wp, aligned - wp, &qiov, 0, 0);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    if (zend > aligned) {
+        ret = discard_range(bs, aligned, zend - aligned);
+        if (ret < 0) {
+            return ret;
+        }
+    }
+    qemu_co_mutex_lock(&s->lock);
+    ret = qcow2_write_caches(bs);
+    qemu_co_mutex_unlock(&s->lock);
+    if (ret >= 0) {
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+
+    qemu_co_mutex_lock(&z->table_lock);
+    bs->wps->wp[idx] = zone_start(g, idx) +
+                       zone_capacity(g, z->disk_size, idx);
+    zone_sm_finish(&z->sm, idx);
+    ret = persist_entries(bs, idx, idx);
+    qemu_co_mutex_unlock(&z->table_lock);
+    return ret;
+}
+
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_co_mgmt(BlockDriverState *bs, BlockZoneOp op, int64_t offset,
+                    int64_t len)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g;
+    uint32_t lo, hi, idx, closed;
+    bool all;
+    int ret = 0;
+
+    if (!z) {
+        return -ENOTSUP;
+    }
+    g = &z->geo;
+    if (offset < 0 || len <= 0 || offset >= z->disk_size ||
+        len > z->disk_size - offset ||
+        !QEMU_IS_ALIGNED(offset, g->zone_size) ||
+        (!QEMU_IS_ALIGNED(len, g->zone_size) &&
+         offset + len != z->disk_size)) {
+        return -EINVAL;
+    }
+    lo = zone_of(g, offset);
+    hi = zone_of(g, offset + len - 1);
+    /* Resetting the whole device skips its conventional zones */
+    all = op == BLK_ZO_RESET && offset == 0 && len == z->disk_size;
+    if (!all && !is_seq(g, lo)) {
+        return -EINVAL;
+    }
+
+    qemu_co_rwlock_wrlock(&z->mgmt_lock);
+    trace_qcow2_zoned_mgmt(bs, op, lo, hi);
+    switch (op) {
+    case BLK_ZO_OPEN:
+        for (idx = lo; idx <= hi && ret >= 0; idx++) {
+            ret = zone_sm_open(&z->sm, idx, &closed);
+            if (ret == 0 && closed != ZONE_SM_NONE) {
+                trace_qcow2_zoned_implicit_close(bs, closed);
+            }
+        }
+        break;
+    case BLK_ZO_CLOSE:
+        for (idx = lo; idx <= hi && ret >= 0; idx++) {
+            ret = zone_sm_close(&z->sm, idx);
+        }
+        break;
+    case BLK_ZO_FINISH:
+        for (idx = lo; idx <= hi && ret >= 0; idx++) {
+            ret = finish_zone(bs, idx);
+        }
+        break;
+    case BLK_ZO_RESET:
+        ret = reset_zones(bs, lo, hi);
+        break;
+    default:
+        ret = -ENOTSUP;
+        break;
+    }
+    qemu_co_rwlock_unlock(&z->mgmt_lock);
+    return ret;
 }

@@ -15,7 +15,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # `check -tap` names each test; a skipped test's reason is in its
 # .notrun file, a failed test's diff in its .out.bad file.
-(cd "$dir" && ./check -tap -j "$(nproc)" "$@") > "$log" 2>&1 || true
+(cd "$dir" && ./check -tap -j "${IOTESTS_JOBS:-$(nproc)}" "$@") > "$log" 2>&1 || true
 sed -n 's/^ok [a-z0-9]* \([^ ]*\) # SKIP.*/\1 skip/p;
         s/^ok [a-z0-9]* \([^ ]*\)$/\1 pass/p;
         s/^not ok [a-z0-9]* \([^ ]*\).*/\1 fail/p' "$log" |
