@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 H := harness
 
-.PHONY: all build demo check check-zoned check-gate check-san check-harness \
+.PHONY: all build demo bench check check-zoned check-gate check-san check-harness \
 	san devtree export-patches clean distclean help
 
 all: build
@@ -21,6 +21,10 @@ san: build/config.sh
 
 demo: build
 	$(H)/demo.sh
+
+# Zoned against plain qcow2 on this machine: ratios, open time, memory
+bench: build
+	$(H)/bench.sh
 
 # The project's test command: everything below, one summary line.
 check: build/config.sh
@@ -57,6 +61,7 @@ help:
 	@echo "make            build QEMU with the series (build/qemu-img, ...)"
 	@echo "make demo       the main job: a zoned qcow2 image in use"
 	@echo "make check      all tests; ends with 'N passed, N failed, N skipped'"
+	@echo "make bench      zoned vs plain qcow2: throughput ratios, open time, memory"
 	@echo "make check-zoned | check-gate | check-san | check-harness"
 	@echo "make devtree    git work tree of the patched QEMU, to edit its files"
 	@echo "make export-patches   turn the devtree's commits into patches/"

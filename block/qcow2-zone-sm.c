@@ -204,6 +204,12 @@ void zone_sm_set_wp(ZoneSM *sm, uint32_t z, bool is_written, bool full)
         return;
     }
     sm->cond[z] = is_written ? (st | ZONE_SM_WRITTEN) : st;
+    if (!is_written && st == BLK_ZS_CLOSED) {
+        /* Back at its start: a closed zone holds nothing any more */
+        set_state(sm, z, BLK_ZS_EMPTY);
+        sm->nr_active--;
+        return;
+    }
     if (full && st != BLK_ZS_FULL) {
         if (st == BLK_ZS_IOPEN || st == BLK_ZS_EOPEN) {
             leave_open(sm, z);

@@ -58,7 +58,8 @@ BlockZoneState zone_sm_cond(const ZoneSM *sm, uint32_t z);
 int zone_sm_write(ZoneSM *sm, uint32_t z, uint32_t *closed);
 
 /* The write pointer of zone @z moved: past its start or not (@written), to
- * its capacity (@full: the zone becomes FULL and frees its resources) */
+ * its capacity (@full: the zone becomes FULL and frees its resources).
+ * A closed zone whose write pointer went back to its start is EMPTY. */
 void zone_sm_set_wp(ZoneSM *sm, uint32_t z, bool written, bool full);
 
 /* Zone management.  Each returns 0 or a negative errno as zone_sm_write;

@@ -1002,6 +1002,10 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
             trace_qcow2_zoned_implicit_close(bs, closed);
         }
     }
+    if (ret == 0) {
+        /* Data is on its way: closing the zone now leaves it CLOSED */
+        zone_sm_set_wp(&z->sm, idx, true, false);
+    }
     if (ret < 0) {
         qemu_co_rwlock_unlock(&z->mgmt_lock);
         trace_qcow2_zoned_write_refused(bs, *offset, bytes, ret);

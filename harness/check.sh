@@ -135,10 +135,22 @@ fi
 if [ "$what" = all ] || [ "$what" = san ]; then
     "$TOP/harness/build.sh" san
     msg "our unit tests and qemu-iotests (ASan + UBSan build)"
-    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}
-    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    # The sanitizers report to files, not into the tests' output (ASan
+    # warns once per process about QEMU's coroutine stacks); any error
+    # there fails the run, and stops the process at once.
+    SANLOG=$BUILD/obj-san/sanitizer-logs
+    rm -rf "$SANLOG" && mkdir -p "$SANLOG"
+    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$SANLOG/asan"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$SANLOG/ubsan"
     unit_tests "$BUILD/obj-san" san
     our_iotests "$BUILD/obj-san" san
+    if grep -l "ERROR: AddressSanitizer\|runtime error\|ERROR: LeakSanitizer" \
+            "$SANLOG"/* 2>/dev/null; then
+        grep -h -A30 "ERROR: AddressSanitizer\|runtime error" "$SANLOG"/* | head -n 60
+        count sanitizers "errors in $SANLOG" fail
+    else
+        count sanitizers "no errors reported" pass
+    fi
 fi
 
 [ -z "$failures" ] || echo "failed:$failures"

@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The main job (make demo): use the built tools on an image in build/demo.
-# Until the Linux-guest demo exists, a short qemu-img / qemu-io session.
+# The main job (make demo): a zoned qcow2 image in use, with the built
+# tools.  (The Linux-guest demo replaces this once the guest harness is in.)
 
 . "$(dirname "$0")/common.sh"
 
 D=$BUILD/demo
 rm -rf "$D" && mkdir -p "$D"
-img=$D/disk.qcow2
-run() { printf '$ %s\n' "$*"; "$@"; }
+img=$D/zoned.qcow2
+run() { printf '\n$ %s\n' "$*"; "$@"; }
+io() { run "$BUILD/qemu-io" -f qcow2 "$@" "$img"; }
 
-run "$BUILD/qemu-img" create -f qcow2 "$img" 64M
-run "$BUILD/qemu-io" -f qcow2 -c "write -P 0x5a 0 1M" -c "read -P 0x5a 0 1M" \
-    -c "read -P 0 1M 1M" "$img"
+msg "a host-managed zoned disk: 64 MiB zones of 48 MiB capacity, 4 conventional"
+run "$BUILD/qemu-img" create -f qcow2 -o zone.mode=host-managed,zone.size=64M,zone.capacity=48M,zone.conventional_zones=4,zone.max_open_zones=4,zone.max_active_zones=6 "$img" 1G
 run "$BUILD/qemu-img" info "$img"
+
+msg "writes go at the write pointer; zone append says where it wrote"
+io -c "write -P 0x11 256M 1M" -c "write -P 0x22 257M 1M" \
+   -c "zap -p 320M 64k" -c "zap -p 320M 64k" -c "zrp 256M 2"
+msg "a write that is not at the write pointer is refused"
+io -c "write 260M 4k"
+
+msg "write pointers survive a restart (zones with data come back closed)"
+io -c "zrp 256M 3" -c "read -P 0x22 257M 1M" -c "read -P 0 258M 1M"
+
+msg "finish one zone, reset another: its clusters are freed"
+io -c "zf 256M 64M" -c "zrs 320M 64M" -c "zrp 256M 2"
 run "$BUILD/qemu-img" check "$img"
+msg "done: the image is $img"

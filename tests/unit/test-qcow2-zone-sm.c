@@ -282,6 +282,26 @@ static void test_close_unwritten_victim(void)
     zone_sm_free(&sm);
 }
 
+/* A closed zone whose only write failed goes back to EMPTY */
+static void test_closed_rollback(void)
+{
+    ZoneSM sm;
+    uint32_t closed;
+
+    zone_sm_init(&sm, NR_ZONES, CONV, 1, 0);
+    g_assert_cmpint(zone_sm_write(&sm, 1, &closed), ==, 0);
+    zone_sm_set_wp(&sm, 1, true, false);
+    /* Its write is in flight when another zone needs the open resource */
+    g_assert_cmpint(zone_sm_write(&sm, 2, &closed), ==, 0);
+    g_assert_cmpint(closed, ==, 1);
+    g_assert_cmpint(zone_sm_cond(&sm, 1), ==, BLK_ZS_CLOSED);
+    zone_sm_set_wp(&sm, 1, false, false);
+    g_assert_cmpint(zone_sm_cond(&sm, 1), ==, BLK_ZS_EMPTY);
+    check_counts(&sm);
+    g_assert_cmpint(sm.nr_active, ==, 1);
+    zone_sm_free(&sm);
+}
+
 /* After a restart, zones with data are CLOSED and count as active */
 static void test_load(void)
 {
@@ -322,6 +342,7 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-zone-sm/active-limit", test_active_limit);
     g_test_add_func("/qcow2-zone-sm/close-unwritten-victim",
                     test_close_unwritten_victim);
+    g_test_add_func("/qcow2-zone-sm/closed-rollback", test_closed_rollback);
     g_test_add_func("/qcow2-zone-sm/load", test_load);
     return g_test_run();
 }
