@@ -6,7 +6,9 @@
 #    32, -t none -i io_uring), a zoned and a plain image of the same cluster
 #    size, a fresh image for every run, the two kinds interleaved; prints
 #    the median throughput of each and the ratio zoned/plain.
-# 2. An image of 1,048,576 zones: open time and memory against a plain
+# 2. Zone append at queue depth 32 against plain writes (a unit test's
+#    -m perf mode, through the block layer).
+# 3. An image of 1,048,576 zones: open time and memory against a plain
 #    image of the same size, and a report of all zones.
 # Figures, not pass/fail: a slow machine must not fail a test.
 
@@ -55,6 +57,14 @@ for point in "4096 1 40000" "4096 32 100000" "65536 1 12000" "65536 32 24000"; d
         "$(awk -v a="$zm" -v b="$pm" 'BEGIN { printf "%.3f", a / b }')"
 done
 rm -f "$B"/*.qcow2
+
+echo
+echo "== zone append at queue depth 32 (4 KiB) against writes to a plain image"
+ninja -C "$BUILD/obj" tests/unit/test-qcow2-zoned-io >/dev/null
+for ((i = 0; i < 3; i++)); do
+    "$BUILD/obj/tests/unit/test-qcow2-zoned-io" -m perf \
+        -p /qcow2-zoned-io/perf-append | grep '^zone append'
+done
 
 echo
 echo "== 1,048,576 zones (64 GiB of 64 KiB zones) against a plain 64 GiB image"
