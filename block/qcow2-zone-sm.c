@@ -167,10 +167,25 @@ static int get_open_resources(ZoneSM *sm, uint32_t z, uint32_t *closed)
     return 0;
 }
 
+/* EMPTY or CLOSED zone @z opens, implicitly or explicitly (@target) */
+static int open_zone(ZoneSM *sm, uint32_t z, BlockZoneState target,
+                     uint32_t *closed)
+{
+    int ret = get_open_resources(sm, z, closed);
+
+    if (ret < 0) {
+        return ret;
+    }
+    set_state(sm, z, target);
+    if (target == BLK_ZS_IOPEN) {
+        sm->nr_imp_open++;
+        lru_append(sm, z);
+    }
+    return 0;
+}
+
 int zone_sm_write(ZoneSM *sm, uint32_t z, uint32_t *closed)
 {
-    int ret;
-
     *closed = ZONE_SM_NONE;
     switch (state(sm, z)) {
     case BLK_ZS_IOPEN:
@@ -182,14 +197,7 @@ int zone_sm_write(ZoneSM *sm, uint32_t z, uint32_t *closed)
         return 0;
     case BLK_ZS_EMPTY:
     case BLK_ZS_CLOSED:
-        ret = get_open_resources(sm, z, closed);
-        if (ret < 0) {
-            return ret;
-        }
-        set_state(sm, z, BLK_ZS_IOPEN);
-        sm->nr_imp_open++;
-        lru_append(sm, z);
-        return 0;
+        return open_zone(sm, z, BLK_ZS_IOPEN, closed);
     default:
         /* FULL, or a conventional zone */
         return -EINVAL;
@@ -223,8 +231,6 @@ void zone_sm_set_wp(ZoneSM *sm, uint32_t z, bool is_written, bool full)
 
 int zone_sm_open(ZoneSM *sm, uint32_t z, uint32_t *closed)
 {
-    int ret;
-
     *closed = ZONE_SM_NONE;
     switch (state(sm, z)) {
     case BLK_ZS_EOPEN:
@@ -236,12 +242,7 @@ int zone_sm_open(ZoneSM *sm, uint32_t z, uint32_t *closed)
         return 0;
     case BLK_ZS_EMPTY:
     case BLK_ZS_CLOSED:
-        ret = get_open_resources(sm, z, closed);
-        if (ret < 0) {
-            return ret;
-        }
-        set_state(sm, z, BLK_ZS_EOPEN);
-        return 0;
+        return open_zone(sm, z, BLK_ZS_EOPEN, closed);
     default:
         return -EINVAL;
     }

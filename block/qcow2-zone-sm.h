@@ -29,8 +29,10 @@ typedef struct ZoneSM {
     uint32_t nr_imp_open;
     /* Implicitly open zones, least recently written first */
     uint32_t lru_head, lru_tail;
-    /* Per zone: a BlockZoneState, ZONE_SM_WRITTEN if the write pointer is
-     * past the zone start */
+    /*
+     * Per zone: a BlockZoneState, ZONE_SM_WRITTEN if the write pointer is
+     * past the zone start
+     */
     uint8_t *cond;
     ZoneSMLink *lru;
 } ZoneSM;
@@ -42,8 +44,10 @@ void zone_sm_init(ZoneSM *sm, uint32_t nr_zones, uint32_t nr_conv,
                   uint32_t max_open, uint32_t max_active);
 void zone_sm_free(ZoneSM *sm);
 
-/* Zone @z as read from disk: its write pointer is at the start (@wp == 0),
- * at the capacity (@full), or between (then it is CLOSED and active) */
+/*
+ * Zone @z as read from disk: its write pointer is at the start (@empty),
+ * at the capacity (@full), or between (then it is CLOSED and active)
+ */
 void zone_sm_load(ZoneSM *sm, uint32_t z, bool empty, bool full);
 
 BlockZoneState zone_sm_cond(const ZoneSM *sm, uint32_t z);
@@ -57,13 +61,17 @@ BlockZoneState zone_sm_cond(const ZoneSM *sm, uint32_t z);
  */
 int zone_sm_write(ZoneSM *sm, uint32_t z, uint32_t *closed);
 
-/* The write pointer of zone @z moved: past its start or not (@written), to
+/*
+ * The write pointer of zone @z moved: past its start or not (@written), to
  * its capacity (@full: the zone becomes FULL and frees its resources).
- * A closed zone whose write pointer went back to its start is EMPTY. */
+ * A closed zone whose write pointer went back to its start is EMPTY.
+ */
 void zone_sm_set_wp(ZoneSM *sm, uint32_t z, bool written, bool full);
 
-/* Zone management.  Each returns 0 or a negative errno as zone_sm_write;
- * open may close an implicitly open zone into @closed. */
+/*
+ * Zone management.  Each returns 0 or a negative errno as zone_sm_write;
+ * open may close an implicitly open zone into @closed.
+ */
 int zone_sm_open(ZoneSM *sm, uint32_t z, uint32_t *closed);
 int zone_sm_close(ZoneSM *sm, uint32_t z);
 int zone_sm_finish(ZoneSM *sm, uint32_t z);

@@ -920,8 +920,10 @@ int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
     return ret;
 }
 
-/* Range [@offset, @offset + @bytes) lies in zone @idx, or in conventional
- * zones only */
+/*
+ * Range [@offset, @offset + @bytes) lies in zone @idx, or in conventional
+ * zones only
+ */
 static int check_range(const Qcow2ZoneGeometry *g, uint64_t offset,
                        uint64_t bytes, uint32_t *idx)
 {
@@ -976,7 +978,8 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
         /* A zone append needs a write pointer */
         return append ? -EINVAL : 0;
     }
-    if (append && (bytes > g->max_append_bytes || *offset != zone_start(g, idx))) {
+    if (append &&
+        (bytes > g->max_append_bytes || *offset != zone_start(g, idx))) {
         return -EINVAL;
     }
 
@@ -1028,8 +1031,10 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     return 0;
 }
 
-/* After the data of @w was written (@ret >= 0) or not: complete it in
- * zone order.  Returns what the request returns. */
+/*
+ * After the data of @w was written (@ret >= 0) or not: complete it in
+ * zone order.  Returns what the request returns.
+ */
 int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
                                        Qcow2ZonedWrite *w, int ret)
 {
@@ -1051,8 +1056,10 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
     QTAILQ_REMOVE(&zw->inflight, w, next);
 
     if (ret >= 0 && zw->failed) {
-        /* Its data lies past the write pointer that an earlier write
-         * left behind: it reads as zeros, and the write failed */
+        /*
+         * Its data lies past the write pointer that an earlier write
+         * left behind: it reads as zeros, and the write failed
+         */
         ret = -EIO;
     } else if (ret < 0 && !zw->failed) {
         zw->failed = true;
@@ -1076,8 +1083,10 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
     return ret;
 }
 
-/* Write paths that cannot obey the zone rules (compressed writes, copy
- * offload, discard): allowed in conventional zones only */
+/*
+ * Write paths that cannot obey the zone rules (compressed writes, copy
+ * offload, discard): allowed in conventional zones only
+ */
 int qcow2_zoned_conventional_only(BlockDriverState *bs, int64_t offset,
                                   int64_t bytes)
 {
@@ -1154,9 +1163,11 @@ qcow2_zoned_co_report(BlockDriverState *bs, int64_t offset,
     return 0;
 }
 
-/* Discard the clusters of [@offset, @offset + @bytes), which are whole
+/*
+ * Discard the clusters of [@offset, @offset + @bytes), which are whole
  * clusters or end at the end of the disk, so that they read as zeros and
- * the image file shrinks */
+ * the image file shrinks
+ */
 static int coroutine_fn GRAPH_RDLOCK
 discard_range(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
 {
@@ -1219,8 +1230,10 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
     return 0;
 }
 
-/* Finish zone @idx: the rest of its capacity reads as zeros, then it is
- * full, durably */
+/*
+ * Finish zone @idx: the rest of its capacity reads as zeros, then it is
+ * full, durably
+ */
 static int coroutine_fn GRAPH_RDLOCK
 finish_zone(BlockDriverState *bs, uint32_t idx)
 {

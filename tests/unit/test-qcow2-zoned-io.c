@@ -183,8 +183,10 @@ static void test_append_refused(void)
     free_image(blk, path);
 }
 
-/* -m perf: zone appends against writes to a plain image, queue depth 32,
- * 4 KiB */
+/*
+ * -m perf: zone appends against writes to a plain image, queue depth 32,
+ * 4 KiB
+ */
 static double run_qd32(BlockBackend *blk, bool append, int total)
 {
     Req reqs[QD];
