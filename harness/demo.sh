@@ -19,12 +19,12 @@ msg "writes go at the write pointer; zone append says where it wrote"
 io -c "write -P 0x11 256M 1M" -c "write -P 0x22 257M 1M" \
    -c "zap -p 320M 64k" -c "zap -p 320M 64k" -c "zrp 256M 2"
 msg "a write that is not at the write pointer is refused"
-io -c "write 260M 4k"
+io -c "write 260M 4k" || true
 
 msg "write pointers survive a restart (zones with data come back closed)"
 io -c "zrp 256M 3" -c "read -P 0x22 257M 1M" -c "read -P 0 258M 1M"
 
-msg "finish one zone, reset another: its clusters are freed"
-io -c "zf 256M 64M" -c "zrs 320M 64M" -c "zrp 256M 2"
+msg "finish one zone, reset another: its clusters are freed (discard=unmap)"
+io -d unmap -c "zf 256M 64M" -c "zrs 320M 64M" -c "zrp 256M 2"
 run "$BUILD/qemu-img" check "$img"
 msg "done: the image is $img"
