@@ -5,7 +5,8 @@
 SHELL := /bin/bash
 H := harness
 
-.PHONY: all build demo bench check check-zoned check-gate check-san check-harness \
+.PHONY: all build demo bench check check-zoned check-gate check-san check-guest \
+	check-harness \
 	san devtree export-patches clean distclean help
 
 all: build
@@ -39,6 +40,9 @@ check-gate: build/config.sh
 check-san: build/config.sh
 	$(H)/check.sh san
 
+check-guest: build/config.sh
+	$(H)/check.sh guest
+
 check-harness:
 	$(H)/selftest.sh
 
@@ -62,6 +66,6 @@ help:
 	@echo "make demo       the main job: a zoned qcow2 image in use"
 	@echo "make check      all tests; ends with 'N passed, N failed, N skipped'"
 	@echo "make bench      zoned vs plain qcow2: throughput ratios, open time, memory"
-	@echo "make check-zoned | check-gate | check-san | check-harness"
+	@echo "make check-zoned | check-gate | check-guest | check-san | check-harness"
 	@echo "make devtree    git work tree of the patched QEMU, to edit its files"
 	@echo "make export-patches   turn the devtree's commits into patches/"

@@ -5,10 +5,11 @@
 #   2. our unit tests and our qemu-iotests (group "zoned"), plain build
 #   3. the qcow2 regression gate: QEMU's `check -qcow2 -g quick` must pass
 #      every test that passes on the unpatched tree (harness/iotests-quick-baseline)
-#   4. our unit tests and qemu-iotests again on the ASan + UBSan build
+#   4. a Linux guest (TCG) that uses a zoned qcow2 disk over virtio-blk
+#   5. our unit tests and qemu-iotests again on the ASan + UBSan build
 # Ends with "N passed, N failed, N skipped".
 #
-# usage: check.sh [all|zoned|gate|san]
+# usage: check.sh [all|zoned|gate|guest|san]
 
 . "$(dirname "$0")/common.sh"
 what=${1:-all}
@@ -110,8 +111,8 @@ gate() {
 }
 
 case $what in
-all|zoned|gate|san) ;;
-*) die "usage: check.sh [all|zoned|gate|san]" ;;
+all|zoned|gate|guest|san) ;;
+*) die "usage: check.sh [all|zoned|gate|guest|san]" ;;
 esac
 
 if [ "$what" = all ]; then
@@ -131,6 +132,15 @@ if [ "$what" = all ] || [ "$what" = zoned ]; then
 fi
 if [ "$what" = all ] || [ "$what" = gate ]; then
     gate "$OBJ"
+fi
+if [ "$what" = all ] || [ "$what" = guest ]; then
+    msg "Linux guest with a zoned virtio-blk disk"
+    res=$(mktemp)
+    "$TOP/harness/guest/check.sh" > "$res" || count guest "(guest tests did not run)" fail
+    while read -r t st; do
+        echo "guest $t $st"; count guest "$t" "$st"
+    done < "$res"
+    rm -f "$res"
 fi
 if [ "$what" = all ] || [ "$what" = san ]; then
     "$TOP/harness/build.sh" san

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Boot the test guest under build/qemu-system-x86_64 (TCG) with a test
+# script, print what the script prints, and exit with its exit code.
+#
+# usage: run.sh SCRIPT [QEMU ARGS...]   (e.g. -blockdev/-device for the disk)
+# GUEST_TIMEOUT (seconds, default 300) bounds the whole run.
+
+. "$(dirname "$0")/../common.sh"
+
+script=${1:?usage: run.sh SCRIPT [QEMU ARGS...]}
+shift
+G=$BUILD/guest
+"$TOP/harness/guest/build.sh"
+
+w=$(mktemp -d)
+trap 'rm -rf "$w"' EXIT
+mkdir -p "$w/root"
+cp "$script" "$w/root/test.sh"
+chmod +x "$w/root/test.sh"
+cp "$G/initrd.cpio" "$w/initrd"
+# A second archive with the script, at a 4-byte boundary of the first
+truncate -s %4 "$w/initrd"
+(cd "$w/root" && echo test.sh | cpio -o -H newc --quiet) >> "$w/initrd"
+
+accel=tcg
+if [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
+    accel=kvm:tcg
+fi
+set +e
+timeout --foreground -k 10 "${GUEST_TIMEOUT:-300}" \
+    "$BUILD/qemu-system-x86_64" -M q35,accel=$accel -smp 2 -m 1G \
+    -nodefaults -display none -no-reboot -serial stdio \
+    -kernel "$G/vmlinuz" -initrd "$w/initrd" \
+    -append "console=ttyS0 quiet panic=-1" "$@" > "$w/console" 2>&1
+qrc=$?
+set -e
+tr -d '\r' < "$w/console" |
+    sed -n '/^=== GUEST TEST START ===$/,/^=== GUEST TEST END rc=[0-9]* ===$/p'
+rc=$(tr -d '\r' < "$w/console" | sed -n 's/^=== GUEST TEST END rc=\([0-9]*\) ===$/\1/p')
+if [ -z "$rc" ]; then
+    tail -n 30 "$w/console" >&2
+    die "the guest did not finish its test (QEMU exit code $qrc)"
+fi
+exit "$rc"
