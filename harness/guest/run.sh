@@ -5,6 +5,8 @@
 #
 # usage: run.sh SCRIPT [QEMU ARGS...]   (e.g. -blockdev/-device for the disk)
 # GUEST_TIMEOUT (seconds, default 300) bounds the whole run.
+# GUEST_KILL_AT=TEXT: when the guest prints TEXT, QEMU is killed with
+# SIGKILL (a power cut); the run then passes if TEXT was seen.
 
 . "$(dirname "$0")/../common.sh"
 
@@ -32,7 +34,21 @@ timeout --foreground -k 10 "${GUEST_TIMEOUT:-300}" \
     "$BUILD/qemu-system-x86_64" -M q35,accel=$accel -smp 2 -m 1G \
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$G/vmlinuz" -initrd "$w/initrd" \
-    -append "console=ttyS0 quiet panic=-1" "$@" > "$w/console" 2>&1
+    -append "console=ttyS0 quiet panic=-1" "$@" > "$w/console" 2>&1 &
+qpid=$!
+if [ -n "${GUEST_KILL_AT:-}" ]; then
+    while kill -0 "$qpid" 2>/dev/null; do
+        if grep -qF -- "$GUEST_KILL_AT" "$w/console"; then
+            # timeout's child is QEMU
+            pkill -KILL -P "$qpid" -f qemu-system-x86_64
+            { wait "$qpid"; } 2>/dev/null
+            tr -d '\r' < "$w/console" | sed -n '/^=== GUEST TEST START ===$/,$p'
+            exit 0
+        fi
+        sleep 0.2
+    done
+fi
+wait "$qpid"
 qrc=$?
 set -e
 tr -d '\r' < "$w/console" |
