@@ -72,6 +72,7 @@ typedef struct Qcow2Zoned Qcow2Zoned;
 /* The writes in flight to one sequential zone, in write pointer order */
 typedef struct ZoneWrites {
     QTAILQ_HEAD(, Qcow2ZonedWrite) inflight;
+    /* New writes waiting for the writes behind a failed one to go */
     CoQueue waiters;
     /* Every byte of the zone below it is written */
     uint64_t done_wp;
@@ -1027,6 +1028,7 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     w->zone = idx;
     w->offset = wp;
     w->end = wp + bytes;
+    w->co = NULL;
     QTAILQ_INSERT_TAIL(&zw->inflight, w, next);
     return 0;
 }
@@ -1041,6 +1043,7 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g;
+    Qcow2ZonedWrite *next;
     ZoneWrites *zw;
     uint64_t start;
 
@@ -1050,8 +1053,10 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
     g = &z->geo;
     start = zone_start(g, w->zone);
     zw = g_hash_table_lookup(z->busy, GUINT_TO_POINTER(w->zone));
-    while (QTAILQ_FIRST(&zw->inflight) != w) {
-        qemu_co_queue_wait(&zw->waiters, NULL);
+    if (QTAILQ_FIRST(&zw->inflight) != w) {
+        /* Complete in zone order: the write before this one wakes it */
+        w->co = qemu_coroutine_self();
+        qemu_coroutine_yield();
     }
     QTAILQ_REMOVE(&zw->inflight, w, next);
 
@@ -1074,8 +1079,19 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
                                                        w->zone));
     }
 
-    qemu_co_queue_restart_all(&zw->waiters);
+    next = QTAILQ_FIRST(&zw->inflight);
+    if (next && next->co) {
+        /*
+         * Scheduled rather than entered from here: what the completion of
+         * this write submits must reach its zone before what the
+         * completion of the next one submits
+         */
+        aio_co_schedule(bdrv_get_aio_context(bs), next->co);
+        next->co = NULL;
+    }
     if (QTAILQ_EMPTY(&zw->inflight)) {
+        /* New writes that wait for a failure to drain may go on */
+        qemu_co_queue_restart_all(&zw->waiters);
         g_hash_table_remove(z->busy, GUINT_TO_POINTER(w->zone));
         g_free(zw);
     }
