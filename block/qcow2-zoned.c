@@ -17,6 +17,7 @@
 #include "qemu/host-utils.h"
 #include "qemu/option.h"
 #include "qemu/range.h"
+#include "qemu/timer.h"
 #include "qemu/units.h"
 #include "block/block_int.h"
 #include "qemu/bitmap.h"
@@ -945,6 +946,28 @@ static int check_range(const Qcow2ZoneGeometry *g, uint64_t offset,
 }
 
 /*
+ * A write that arrives ahead of the write pointer of zone @idx waits a
+ * little for the writes before it.  QEMU's block layer does not keep the
+ * order of requests that are submitted from the completion callbacks of
+ * others (qemu-img bench does that): a writer that keeps many writes in
+ * flight to one zone, in order, must not see them refused for it.  A
+ * write that is really off the write pointer is refused after the wait.
+ */
+#define QCOW2_ZONED_REORDER_WAIT_NS (10 * SCALE_MS)
+
+static void coroutine_fn wait_for_predecessors(BlockDriverState *bs,
+                                               uint32_t idx, uint64_t offset)
+{
+    int64_t deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+                       QCOW2_ZONED_REORDER_WAIT_NS;
+
+    while (bs->wps->wp[idx] < offset &&
+           qemu_clock_get_ns(QEMU_CLOCK_REALTIME) < deadline) {
+        qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, 50 * SCALE_US);
+    }
+}
+
+/*
  * Before a write (or zone append, @append) of @bytes at *@offset: check
  * the zone rules, open the zone, reserve the range.  For an append,
  * *@offset is set to where the data goes.  Pair with qcow2_zoned_write_end
@@ -985,6 +1008,10 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     }
 
     qemu_co_rwlock_rdlock(&z->mgmt_lock);
+    if (!append && *offset > bs->wps->wp[idx] &&
+        *offset < zone_start(g, idx) + zone_capacity(g, z->disk_size, idx)) {
+        wait_for_predecessors(bs, idx, *offset);
+    }
     /* After a failed write, wait until the writes behind it are gone */
     while ((zw = g_hash_table_lookup(z->busy, GUINT_TO_POINTER(idx))) &&
            zw->failed) {
