@@ -159,6 +159,47 @@ static void test_append_many_zones(void)
     free_image(blk, path);
 }
 
+/*
+ * A zone reset issued while appends to the zone are in flight waits for
+ * them: they all succeed, and the zone is empty afterwards
+ */
+static void test_reset_waits_for_appends(void)
+{
+    static const int zones[] = { 4 };
+    Req reqs[QD], reset = { .done = false };
+    char *path;
+    BlockBackend *blk = new_zoned_image(&path, "");
+    BlockZoneDescriptor desc;
+    unsigned int nr = 1;
+    int i;
+
+    for (i = 0; i < QD; i++) {
+        Req *r = &reqs[i];
+
+        r->len = 4096;
+        r->buf = g_malloc(r->len);
+        memset(r->buf, i + 1, r->len);
+        qemu_iovec_init_buf(&r->qiov, r->buf, r->len);
+        r->offset = (int64_t)zones[0] * ZONE;
+        r->done = false;
+        blk_aio_zone_append(blk, &r->offset, &r->qiov, 0, req_cb, r);
+    }
+    blk_aio_zone_mgmt(blk, BLK_ZO_RESET, (int64_t)zones[0] * ZONE, ZONE,
+                      req_cb, &reset);
+    wait_all(reqs, QD);
+    wait_all(&reset, 1);
+    g_assert_cmpint(reset.ret, ==, 0);
+    for (i = 0; i < QD; i++) {
+        g_assert_cmpint(reqs[i].ret, ==, 0);
+        g_free(reqs[i].buf);
+    }
+    g_assert_cmpint(blk_zone_report(blk, (int64_t)zones[0] * ZONE, &nr, &desc),
+                    ==, 0);
+    g_assert_cmpint(desc.wp, ==, desc.start);
+    g_assert_cmpint(desc.state, ==, BLK_ZS_EMPTY);
+    free_image(blk, path);
+}
+
 /* An append into a conventional zone, or larger than the limit, fails */
 static void test_append_refused(void)
 {
@@ -255,6 +296,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-zoned-io/append-many-zones",
                     test_append_many_zones);
     g_test_add_func("/qcow2-zoned-io/append-refused", test_append_refused);
+    g_test_add_func("/qcow2-zoned-io/reset-waits-for-appends",
+                    test_reset_waits_for_appends);
     g_test_add_func("/qcow2-zoned-io/perf-append", test_perf_append);
     return g_test_run();
 }
