@@ -81,6 +81,13 @@ typedef struct ZoneWrites {
     bool failed;
 } ZoneWrites;
 
+/* A write that waits for the writes before it to reach its zone */
+typedef struct ZoneWaiter {
+    uint32_t zone;
+    QemuCoSleep sleep;
+    QLIST_ENTRY(ZoneWaiter) next;
+} ZoneWaiter;
+
 struct Qcow2Zoned {
     Qcow2ZoneGeometry geo;
     uint64_t wp_table_offset;
@@ -94,10 +101,13 @@ struct Qcow2Zoned {
     unsigned long *dirty;
     /* Zone index -> ZoneWrites, for zones with writes in flight */
     GHashTable *busy;
+    /* A ZoneWrites kept for the next zone that gets busy */
+    ZoneWrites *spare;
     /* Writes hold it shared, zone management exclusive */
     CoRwlock mgmt_lock;
     /* Serialises use of @table and its writes to disk */
     CoMutex table_lock;
+    QLIST_HEAD(, ZoneWaiter) waiters;
 };
 
 static uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
@@ -421,6 +431,7 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
     z->busy = g_hash_table_new(NULL, NULL);
     qemu_co_rwlock_init(&z->mgmt_lock);
     qemu_co_mutex_init(&z->table_lock);
+    QLIST_INIT(&z->waiters);
     return 0;
 }
 
@@ -510,6 +521,7 @@ void qcow2_zoned_close(BlockDriverState *bs)
         /* Nothing is in flight when a node closes */
         assert(!z->busy || !g_hash_table_size(z->busy));
         zone_sm_free(&z->sm);
+        g_free(z->spare);
         g_free(z->table);
         g_free(z->dirty);
         if (z->busy) {
@@ -958,12 +970,30 @@ static int check_range(const Qcow2ZoneGeometry *g, uint64_t offset,
 static void coroutine_fn wait_for_predecessors(BlockDriverState *bs,
                                                uint32_t idx, uint64_t offset)
 {
+    BDRVQcow2State *s = bs->opaque;
+    ZoneWaiter w = { .zone = idx };
     int64_t deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
                        QCOW2_ZONED_REORDER_WAIT_NS;
+    int64_t now;
 
+    QLIST_INSERT_HEAD(&s->zoned->waiters, &w, next);
     while (bs->wps->wp[idx] < offset &&
-           qemu_clock_get_ns(QEMU_CLOCK_REALTIME) < deadline) {
-        qemu_co_sleep_ns(QEMU_CLOCK_REALTIME, 50 * SCALE_US);
+           (now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME)) < deadline) {
+        /* Woken by each write that reserves its range in this zone */
+        qemu_co_sleep_ns_wakeable(&w.sleep, QEMU_CLOCK_REALTIME,
+                                  deadline - now);
+    }
+    QLIST_REMOVE(&w, next);
+}
+
+static void wake_waiters(Qcow2Zoned *z, uint32_t idx)
+{
+    ZoneWaiter *w;
+
+    QLIST_FOREACH(w, &z->waiters, next) {
+        if (w->zone == idx) {
+            qemu_co_sleep_wake(&w->sleep);
+        }
     }
 }
 
@@ -1044,8 +1074,10 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     }
 
     bs->wps->wp[idx] = wp + bytes;
+    wake_waiters(z, idx);
     if (!zw) {
-        zw = g_new(ZoneWrites, 1);
+        zw = z->spare ?: g_new(ZoneWrites, 1);
+        z->spare = NULL;
         QTAILQ_INIT(&zw->inflight);
         qemu_co_queue_init(&zw->waiters);
         zw->done_wp = wp;
@@ -1113,14 +1145,18 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
          * this write submits must reach its zone before what the
          * completion of the next one submits
          */
-        aio_co_schedule(bdrv_get_aio_context(bs), next->co);
+        aio_co_wake(next->co);
         next->co = NULL;
     }
     if (QTAILQ_EMPTY(&zw->inflight)) {
         /* New writes that wait for a failure to drain may go on */
         qemu_co_queue_restart_all(&zw->waiters);
         g_hash_table_remove(z->busy, GUINT_TO_POINTER(w->zone));
-        g_free(zw);
+        if (z->spare) {
+            g_free(zw);
+        } else {
+            z->spare = zw;
+        }
     }
     qemu_co_rwlock_unlock(&z->mgmt_lock);
     return ret;
