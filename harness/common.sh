@@ -53,6 +53,7 @@ papt_update() {
     cat > "$PAPT/sources.list.new" <<EOS
 deb-src [signed-by=$kr] $mirror trixie main
 deb [signed-by=$kr] $mirror bookworm-backports main
+deb [signed-by=$kr] $mirror bookworm main
 EOS
     mv "$PAPT/sources.list.new" "$PAPT/sources.list"
     local stamp=$PAPT/lists/.updated

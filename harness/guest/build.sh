@@ -19,8 +19,7 @@ kpkg=$(apt-cache $(papt_opts) depends "$KVER_PKG/bookworm-backports" 2>/dev/null
        sed -n 's/^ *Depends: \(linux-image-6\.[0-9.+a-z-]*\)$/\1/p' | head -n1)
 [ -n "$kpkg" ] || die "no 6.x kernel package behind $KVER_PKG in bookworm-backports"
 # shellcheck disable=SC2046
-(cd "$G.tmp/debs" && apt-get $(papt_opts) -qq download "$kpkg" &&
- apt-get -o APT::Sandbox::User=root -qq download busybox-static) >&2 ||
+(cd "$G.tmp/debs" && apt-get $(papt_opts) -qq download "$kpkg" busybox-static) >&2 ||
     die "could not download $kpkg and busybox-static"
 
 k=$G.tmp/kernel
