@@ -127,6 +127,13 @@ static uint64_t zone_capacity(const Qcow2ZoneGeometry *geo, uint64_t disk_size,
     return MIN(geo->zone_capacity, disk_size - zone_start(geo, idx));
 }
 
+/* Where the writable part of zone @idx of an open image ends */
+static uint64_t cap_end(const Qcow2Zoned *z, uint32_t idx)
+{
+    return zone_start(&z->geo, idx) +
+           zone_capacity(&z->geo, z->disk_size, idx);
+}
+
 /*
  * Check a geometry against the disk and cluster size.  Used for creation
  * options and for what an image claims alike, so both obey one rule set.
@@ -1011,7 +1018,7 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g;
     ZoneWrites *zw;
-    uint64_t wp, cap_end;
+    uint64_t wp;
     uint32_t idx, closed;
     int ret;
 
@@ -1039,7 +1046,7 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
 
     qemu_co_rwlock_rdlock(&z->mgmt_lock);
     if (!append && *offset > bs->wps->wp[idx] &&
-        *offset < zone_start(g, idx) + zone_capacity(g, z->disk_size, idx)) {
+        *offset < cap_end(z, idx)) {
         wait_for_predecessors(bs, idx, *offset);
     }
     /* After a failed write, wait until the writes behind it are gone */
@@ -1049,13 +1056,12 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     }
 
     wp = bs->wps->wp[idx];
-    cap_end = zone_start(g, idx) + zone_capacity(g, z->disk_size, idx);
     if (append) {
         *offset = wp;
     }
     if (*offset != wp) {
         ret = -EINVAL;
-    } else if (wp + bytes > cap_end) {
+    } else if (wp + bytes > cap_end(z, idx)) {
         ret = -EINVAL;
     } else {
         ret = zone_sm_write(&z->sm, idx, &closed);
@@ -1133,17 +1139,15 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
     } else if (ret >= 0) {
         zw->done_wp = w->end;
         set_bit(w->zone, z->dirty);
-        zone_sm_set_wp(&z->sm, w->zone, true,
-                       w->end == start + zone_capacity(g, z->disk_size,
-                                                       w->zone));
+        zone_sm_set_wp(&z->sm, w->zone, true, w->end == cap_end(z, w->zone));
     }
 
     next = QTAILQ_FIRST(&zw->inflight);
     if (next && next->co) {
         /*
-         * Scheduled rather than entered from here: what the completion of
-         * this write submits must reach its zone before what the
-         * completion of the next one submits
+         * The next write completes once this coroutine is done.  What its
+         * completion submits may then reach the zone before what this
+         * completion submitted; wait_for_predecessors() absorbs that.
          */
         aio_co_wake(next->co);
         next->co = NULL;
@@ -1355,8 +1359,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     }
 
     qemu_co_mutex_lock(&z->table_lock);
-    bs->wps->wp[idx] = zone_start(g, idx) +
-                       zone_capacity(g, z->disk_size, idx);
+    bs->wps->wp[idx] = cap_end(z, idx);
     zone_sm_finish(&z->sm, idx);
     ret = persist_entries(bs, idx, idx);
     qemu_co_mutex_unlock(&z->table_lock);
