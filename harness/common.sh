@@ -33,36 +33,47 @@ debian_mirror() {
     echo "${uri:-http://deb.debian.org/debian}"
 }
 
-# Private apt configuration: its own sources list and lists directory,
-# so the system's apt sources are never edited.
+# Private apt configurations: their own sources lists and lists
+# directories, so the system's apt sources are never edited.  $PAPT: the
+# sources of bookworm (the default), bookworm-backports, and trixie's source
+# packages; $PAPT/trixie: trixie's binary packages, apart so that they never
+# take part in resolving bookworm's dependencies.
 PAPT=$BUILD/apt
-papt_opts() {
-    echo "-o Dir::Etc::SourceList=$PAPT/sources.list" \
+papt_opts() {  # papt_opts [DIR]
+    local d=${1:-$PAPT}
+    echo "-o Dir::Etc::SourceList=$d/sources.list" \
          "-o Dir::Etc::SourceParts=/dev/null" \
-         "-o Dir::State::Lists=$PAPT/lists" \
-         "-o Dir::Cache::archives=$PAPT/archives" \
+         "-o Dir::State::Lists=$d/lists" \
+         "-o Dir::Cache::archives=$d/archives" \
          "-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=" \
          "-o APT::Sandbox::User=root"
 }
 
-papt_update() {
-    local mirror
+papt_update() {  # papt_update [trixie]
+    local d=$PAPT mirror
     mirror=$(debian_mirror)
-    mkdir -p "$PAPT/lists/partial" "$PAPT/archives/partial"
-    local kr=/usr/share/keyrings/debian-archive-keyring.gpg
-    cat > "$PAPT/sources.list.new" <<EOS
-deb-src [signed-by=$kr] $mirror trixie main
-deb [signed-by=$kr] $mirror bookworm-backports main
-deb [signed-by=$kr] $mirror bookworm main
+    local kr="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+    [ "${1:-}" = trixie ] && d=$PAPT/trixie
+    mkdir -p "$d/lists/partial" "$d/archives/partial"
+    if [ "$d" = "$PAPT" ]; then
+        cat > "$d/sources.list.new" <<EOS
+deb-src $kr $mirror trixie main
+deb-src $kr $mirror bookworm main
+deb $kr $mirror bookworm-backports main
+deb $kr $mirror bookworm main
 EOS
-    mv "$PAPT/sources.list.new" "$PAPT/sources.list"
-    local stamp=$PAPT/lists/.updated
+    else
+        echo "deb $kr $mirror trixie main" > "$d/sources.list.new"
+    fi
+    local stamp=$d/lists/.updated
+    cmp -s "$d/sources.list.new" "$d/sources.list" || rm -f "$stamp"
+    mv "$d/sources.list.new" "$d/sources.list"
     # Refresh at most once an hour.
     if [ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]; then
-        msg "apt (private configuration): update from $mirror"
+        msg "apt (private configuration $d): update from $mirror"
         # shellcheck disable=SC2046
-        apt-get $(papt_opts) -qq update >&2 ||
-            die "apt-get update with the private configuration in $PAPT failed"
+        apt-get $(papt_opts "$d") -qq update >&2 ||
+            die "apt-get update with the private configuration in $d failed"
         touch "$stamp"
     fi
 }
