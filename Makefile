@@ -41,7 +41,7 @@ check-san: build/config.sh
 	$(H)/check.sh san
 
 check-guest: build/config.sh
-	$(H)/check.sh guest
+	$(H)/check.sh guest-full
 
 check-harness:
 	$(H)/selftest.sh

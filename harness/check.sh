@@ -5,11 +5,13 @@
 #   2. our unit tests and our qemu-iotests (group "zoned"), plain build
 #   3. the qcow2 regression gate: QEMU's `check -qcow2 -g quick` must pass
 #      every test that passes on the unpatched tree (harness/iotests-quick-baseline)
-#   4. a Linux guest (TCG) that uses a zoned qcow2 disk over virtio-blk
+#   4. a Linux guest (TCG) that uses a zoned qcow2 disk over virtio-blk:
+#      the fast subset (guest-full: fio's whole zoned suite, the NVMe ZNS
+#      and null_blk baselines, btrfs and zonefs too; make check-guest)
 #   5. our unit tests and qemu-iotests again on the ASan + UBSan build
 # Ends with "N passed, N failed, N skipped".
 #
-# usage: check.sh [all|zoned|gate|guest|san]
+# usage: check.sh [all|zoned|gate|guest|guest-full|san]
 
 . "$(dirname "$0")/common.sh"
 what=${1:-all}
@@ -111,8 +113,8 @@ gate() {
 }
 
 case $what in
-all|zoned|gate|guest|san) ;;
-*) die "usage: check.sh [all|zoned|gate|guest|san]" ;;
+all|zoned|gate|guest|guest-full|san) ;;
+*) die "usage: check.sh [all|zoned|gate|guest|guest-full|san]" ;;
 esac
 
 if [ "$what" = all ]; then
@@ -133,10 +135,13 @@ fi
 if [ "$what" = all ] || [ "$what" = gate ]; then
     gate "$OBJ"
 fi
-if [ "$what" = all ] || [ "$what" = guest ]; then
-    msg "Linux guest with a zoned virtio-blk disk"
+if [ "$what" = all ] || [ "$what" = guest ] || [ "$what" = guest-full ]; then
+    gmode=fast
+    [ "$what" = guest-full ] && gmode=full
+    msg "Linux guest with a zoned virtio-blk disk ($gmode)"
     res=$(mktemp)
-    "$TOP/harness/guest/check.sh" > "$res" || count guest "(guest tests did not run)" fail
+    "$TOP/harness/guest/check.sh" "$gmode" > "$res" ||
+        count guest "(guest tests did not run)" fail
     while read -r t st; do
         echo "guest $t $st"; count guest "$t" "$st"
     done < "$res"

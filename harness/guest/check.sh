@@ -2,19 +2,60 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Guest tests: a Linux guest uses a zoned qcow2 disk over virtio-blk.
 # Prints "<name> pass|fail" a test.
+#
+# usage: check.sh [fast|full]
+#   fast (make check): sysfs limits, blkzone against the host's report,
+#        zone resource errors, a power cut, a subset of fio's zoned suite,
+#        f2fs across a power cut
+#   full (make check-guest): that, fio's whole suite on our disk, on
+#        QEMU's NVMe ZNS and on null_blk (the baselines), btrfs and zonefs
+# The fio suite's summaries go to build/guest-work/fio-summary.
 
 . "$(dirname "$0")/../common.sh"
 
+mode=${1:-fast}
+case $mode in
+fast|full) ;;
+*) die "usage: check.sh [fast|full]" ;;
+esac
 W=$BUILD/guest-work
+T=$TOP/harness/guest/tests
 rm -rf "$W" && mkdir -p "$W"
 img=$W/zoned.qcow2
 disk=(-blockdev "file,filename=$img,node-name=f"
       -blockdev "qcow2,file=f,node-name=d"
       -device "virtio-blk-pci,drive=d")
+# The geometry of every test disk: 4 MiB zones of 3 MiB capacity, 8
+# conventional zones, at most 8 open and 12 active zones
+GEOMETRY=zone.mode=host-managed,zone.size=4M,zone.capacity=3M,zone.conventional_zones=8,zone.max_open_zones=8,zone.max_active_zones=12
+fresh() {  # fresh [SIZE]: a new zoned image
+    "$BUILD/qemu-img" create -q -f qcow2 -o "$GEOMETRY" "$img" "${1:-256M}"
+}
+# compose OUT VAR=VALUE... -- FILE...: a guest script that sets the
+# variables, then runs the files' text
+compose() {
+    local out=$1
+    shift
+    echo '#!/bin/sh' > "$out"
+    while [ "$1" != -- ]; do
+        printf '%s\n' "$1" >> "$out"
+        shift
+    done
+    shift
+    cat "$@" >> "$out"
+}
+expect() {  # expect NAME FILE LINE...: every LINE is in FILE
+    local name=$1 file=$2 l
+    shift 2
+    for l in "$@"; do
+        grep -qxF -- "$l" "$file" || { echo "$name fail"; return; }
+    done
+    echo "$name pass"
+}
 
 # blkzone in the guest; afterwards the host's zone report must agree
-"$BUILD/qemu-img" create -q -f qcow2 -o zone.mode=host-managed,zone.size=4M,zone.capacity=3M,zone.conventional_zones=8,zone.max_open_zones=8,zone.max_active_zones=12 "$img" 256M
-if "$TOP/harness/guest/run.sh" "$TOP/harness/guest/tests/blkzone.sh" \
+fresh
+if "$TOP/harness/guest/run.sh" "$T/blkzone.sh" \
         "${disk[@]}" > "$W/blkzone.out" 2>&1; then
     cat "$W/blkzone.out" >&2
     grep -q '^zoned=host-managed chunk_sectors=8192 nr_zones=64$' "$W/blkzone.out" &&
@@ -55,21 +96,10 @@ fi
     echo "guest-image-check fail"
 
 # Zone resources: the guest sees their errors as Linux's own
-fresh() {
-    "$BUILD/qemu-img" create -q -f qcow2 -o zone.mode=host-managed,zone.size=4M,zone.capacity=3M,zone.conventional_zones=8,zone.max_open_zones=8,zone.max_active_zones=12 "$img" 256M
-}
 fresh
-"$TOP/harness/guest/run.sh" "$TOP/harness/guest/tests/resources.sh" \
+"$TOP/harness/guest/run.sh" "$T/resources.sh" \
     "${disk[@]}" > "$W/resources.out" 2>&1
 cat "$W/resources.out" >&2
-expect() {  # expect NAME FILE LINE...: every LINE is in FILE
-    local name=$1 file=$2 l
-    shift 2
-    for l in "$@"; do
-        grep -qxF -- "$l" "$file" || { echo "$name fail"; return; }
-    done
-    echo "$name pass"
-}
 expect guest-zone-resource-errors "$W/resources.out" \
     "write to a ninth zone: Too many references: cannot splice" \
     "open a ninth zone: Too many references: cannot splice" \
@@ -81,9 +111,9 @@ expect guest-zone-resource-errors "$W/resources.out" \
 # data are there after the restart
 fresh
 GUEST_KILL_AT="=== SYNCED ===" "$TOP/harness/guest/run.sh" \
-    "$TOP/harness/guest/tests/persist-write.sh" "${disk[@]}" \
+    "$T/persist-write.sh" "${disk[@]}" \
     > "$W/persist1.out" 2>&1
-"$TOP/harness/guest/run.sh" "$TOP/harness/guest/tests/persist-check.sh" \
+"$TOP/harness/guest/run.sh" "$T/persist-check.sh" \
     "${disk[@]}" > "$W/persist2.out" 2>&1
 cat "$W/persist1.out" "$W/persist2.out" >&2
 # Zone 8 holds its two synced writes, and maybe the unsynced third
@@ -96,3 +126,108 @@ rc=0
 "$BUILD/qemu-img" check "$img" >&2 || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 3 ] && echo "guest-power-cut-image-check pass" ||
     echo "guest-power-cut-image-check fail"
+
+# fio's zoned suite (t/zbd/test-zbd-support of Debian's fio 3.33)
+# fio_run NAME DEV OPTS PREP [QEMU ARGS...]: the suite in a guest against
+# DEV, with test-zbd-support's OPTS, after the guest script PREP (a file,
+# or -); "N STATUS REASON" a test in $W/NAME.results, a summary line in
+# $W/fio-summary
+fio_run() {
+    local name=$1 dev=$2 opts=$3 prep=$4 t0=$SECONDS
+    shift 4
+    [ "$prep" = - ] && prep=/dev/null
+    compose "$W/$name.sh" "ZBD_DEV=$dev" "ZBD_OPTS='$opts'" -- \
+        "$prep" "$T/fio-zbd.sh"
+    GUEST_TIMEOUT=1800 "$TOP/harness/guest/run.sh" "$W/$name.sh" "$@" 2>&1 |
+        sed 's/\x1b\[[0-9;]*m//g' > "$W/$name.out" || true
+    cat "$W/$name.out" >&2
+    sed -n 's/^Running test \([0-9]*\) \.\.\. \(PASS\|SKIP\|FAIL\) *\(.*\)/\1 \2 \3/p' \
+        "$W/$name.out" > "$W/$name.results"
+    printf '%s: %d passed, %d skipped, %d failed (%s) in %d s\n' "$name" \
+        "$(grep -c ' PASS' "$W/$name.results")" \
+        "$(grep -c ' SKIP' "$W/$name.results")" \
+        "$(grep -c ' FAIL' "$W/$name.results")" \
+        "$(awk '$2 != "PASS" { printf "%s%s %s", s, $1, $2; s = ", " }' \
+               "$W/$name.results")" \
+        $((SECONDS - t0)) | tee -a "$W/fio-summary" >&2
+}
+# fio_judge NAME NTESTS [EXCUSED...]: all NTESTS ran; every failure is
+# excused, every skip is one that no virtio-blk disk can run
+fio_judge() {
+    local name=$1 n=$2 t st reason ok=pass
+    shift 2
+    [ "$(wc -l < "$W/$name.results")" = "$n" ] || ok=fail
+    while read -r t st reason; do
+        case $st in
+        FAIL) [[ " $* " = *" $t "* ]] || ok=fail ;;
+        SKIP) case $reason in
+              *"is not a SCSI device"|*"is not a regular block device") ;;
+              *) ok=fail ;;
+              esac ;;
+        esac
+    done < "$W/$name.results"
+    echo "$name $ok"
+}
+
+# Tests that take about a second each and cover conventional zones, zone
+# capacity, open and active limits and zone resets
+FIO_FAST="1 2 4 6 11 14 19 27 33 45 50 52 53 55"
+fresh 1G
+if [ "$mode" = fast ]; then
+    fio_run guest-fio-zbd /dev/vda "-o 8 $(printf -- '-t %s ' $FIO_FAST)" - "${disk[@]}"
+    # shellcheck disable=SC2086
+    fio_judge guest-fio-zbd "$(echo $FIO_FAST | wc -w)"
+else
+    # Test 54 trips an assertion of fio itself (zbd_replay_write_order);
+    # it is excused on our disk only if it fails on null_blk too.
+    compose "$W/nullb-prep" NULLB_SIZE=1024 NULLB_ZONE_SIZE=4 NULLB_ZONE_CAP=3 \
+        NULLB_CONV=8 NULLB_MAX_OPEN=8 NULLB_MAX_ACTIVE=12 -- "$T/nullb.sh"
+    fio_run guest-fio-zbd-null_blk-54 /dev/zbd0 "-o 8 -t 54" "$W/nullb-prep"
+    excused=
+    grep -q '^54 FAIL' "$W/guest-fio-zbd-null_blk-54.results" && excused=54
+    fio_run guest-fio-zbd-full /dev/vda "-o 8" - "${disk[@]}"
+    fio_judge guest-fio-zbd-full 58 $excused
+    # The baseline: QEMU's own NVMe ZNS emulation, same geometry but no
+    # conventional zones (ZNS has none)
+    truncate -s 0 "$W/nvme.raw" && truncate -s 1G "$W/nvme.raw"
+    compose "$W/nvme-prep" -- /dev/null
+    echo 'loadmod nvme' >> "$W/nvme-prep"
+    fio_run guest-fio-zbd-nvme-baseline /dev/nvme0n1 "-o 8" "$W/nvme-prep" \
+        -blockdev "file,filename=$W/nvme.raw,node-name=f" \
+        -blockdev raw,file=f,node-name=d -device nvme,id=nvme0,serial=zns0 \
+        -device nvme-ns,drive=d,bus=nvme0,nsid=1,zoned=on,zoned.zone_size=4M,zoned.zone_capacity=3M,zoned.max_open=8,zoned.max_active=12
+    [ "$(wc -l < "$W/guest-fio-zbd-nvme-baseline.results")" = 58 ] &&
+        echo "guest-fio-zbd-nvme-baseline-ran pass" ||
+        echo "guest-fio-zbd-nvme-baseline-ran fail"
+fi
+"$BUILD/qemu-img" check "$img" >&2 && echo "guest-fio-image-check pass" ||
+    echo "guest-fio-image-check fail"
+
+# Filesystems: make, mount, write, unmount, mount again, compare; then a
+# power cut after sync, and the files are there after the restart
+fs_cycle() {
+    local fs=$1 rc=0
+    fresh 1G
+    compose "$W/$fs-write.sh" "FS=$fs" PHASE=write -- "$T/fs.sh"
+    compose "$W/$fs-check.sh" "FS=$fs" PHASE=check -- "$T/fs.sh"
+    GUEST_KILL_AT="=== SYNCED ===" "$TOP/harness/guest/run.sh" \
+        "$W/$fs-write.sh" "${disk[@]}" > "$W/$fs-write.out" 2>&1 || true
+    "$TOP/harness/guest/run.sh" "$W/$fs-check.sh" "${disk[@]}" \
+        > "$W/$fs-check.out" 2>&1 || true
+    cat "$W/$fs-write.out" "$W/$fs-check.out" >&2
+    grep -q '^remount: [0-9]* files intact$' "$W/$fs-write.out" &&
+        echo "guest-$fs-remount pass" || echo "guest-$fs-remount fail"
+    grep '^SUM ' "$W/$fs-write.out" > "$W/$fs-write.sums" || true
+    grep '^SUM ' "$W/$fs-check.out" > "$W/$fs-check.sums" || true
+    [ -s "$W/$fs-write.sums" ] && grep -q '^=== GUEST TEST END rc=0 ===$' "$W/$fs-check.out" &&
+        diff "$W/$fs-write.sums" "$W/$fs-check.sums" >&2 &&
+        echo "guest-$fs-power-cut pass" || echo "guest-$fs-power-cut fail"
+    "$BUILD/qemu-img" check "$img" >&2 || rc=$?
+    [ "$rc" = 0 ] || [ "$rc" = 3 ] && echo "guest-$fs-image-check pass" ||
+        echo "guest-$fs-image-check fail"
+}
+fs_cycle f2fs
+if [ "$mode" = full ]; then
+    fs_cycle btrfs
+    fs_cycle zonefs
+fi

@@ -34,7 +34,7 @@ timeout --foreground -k 10 "${GUEST_TIMEOUT:-300}" \
     "$BUILD/qemu-system-x86_64" -M q35,accel=$accel -smp 2 -m 1G \
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$G/vmlinuz" -initrd "$w/initrd" \
-    -append "console=ttyS0 quiet panic=-1" "$@" > "$w/console" 2>&1 &
+    -append "console=ttyS0 quiet loglevel=1 panic=-1" "$@" > "$w/console" 2>&1 &
 qpid=$!
 if [ -n "${GUEST_KILL_AT:-}" ]; then
     while kill -0 "$qpid" 2>/dev/null; do

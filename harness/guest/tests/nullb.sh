@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Sourced in the guest: /dev/zbd0, a zoned device of the kernel's own
+# null_blk, memory-backed, with the geometry of NULLB_* (sizes in MiB).
+loadmod null_blk
+mount -t configfs none /sys/kernel/config
+n=/sys/kernel/config/nullb/zbd0
+mkdir "$n"
+echo "$NULLB_SIZE" > "$n/size"
+echo 1 > "$n/memory_backed"
+echo 1 > "$n/zoned"
+echo "$NULLB_ZONE_SIZE" > "$n/zone_size"
+echo "$NULLB_ZONE_CAP" > "$n/zone_capacity"
+echo "$NULLB_CONV" > "$n/zone_nr_conv"
+echo "$NULLB_MAX_OPEN" > "$n/zone_max_open"
+echo "$NULLB_MAX_ACTIVE" > "$n/zone_max_active"
+echo 1 > "$n/power"
