@@ -115,3 +115,17 @@ check_qemu_tree() {
     *) die "'$dir' is QEMU $v; this series needs QEMU 10.0.x" ;;
     esac
 }
+
+# compose OUT VAR=VALUE... -- FILE...: a guest script (for
+# harness/guest/run.sh) that sets the variables, then runs the files' text
+compose() {
+    local out=$1
+    shift
+    echo '#!/bin/sh' > "$out"
+    while [ "$1" != -- ]; do
+        printf '%s\n' "$1" >> "$out"
+        shift
+    done
+    shift
+    cat "$@" >> "$out"
+}

@@ -1,18 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # In the guest: fio's zoned block device suite (t/zbd/test-zbd-support from
-# Debian's fio 3.33 source) against a zoned disk.  The host prepends:
-#   ZBD_DEV   the disk (/dev/vda, /dev/nvme0n1, /dev/nullb0)
+# Debian's fio 3.33 source) against a zoned disk.  The host prepends
+#   ZBD_DEV   the disk (/dev/vda, /dev/nvme0n1, /dev/zbd0)
 #   ZBD_OPTS  options of the suite (-o N for open limits, -t N for a subset)
-#   ZBD_PREP  a command run first (loading a module, making a null_blk)
+# and what makes the disk appear (loading a module, making a null_blk).
 # Prints the suite's lines, then the log of every failed test.
-set -e
-[ -n "$ZBD_PREP" ] && eval "$ZBD_PREP"
 for i in $(seq 50); do
     [ -b "$ZBD_DEV" ] && break
     sleep 0.1
 done
-set +e
 cd /fio/t/zbd
 # shellcheck disable=SC2086
 PATH=/gnu/bin:$PATH ./test-zbd-support $ZBD_OPTS "$ZBD_DEV"
