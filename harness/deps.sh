@@ -9,7 +9,7 @@
 PKGS="gcc make patch rsync git xz-utils dpkg-dev ca-certificates
       ninja-build pkg-config flex bison python3 python3-venv ccache
       libglib2.0-dev libaio-dev liburing-dev zlib1g-dev libzstd-dev libfdt-dev
-      seabios ipxe-qemu gcc-multilib time cpio ${HARNESS_EXTRA_PKGS:-}"
+      seabios ipxe-qemu gcc-multilib time cpio binutils ${HARNESS_EXTRA_PKGS:-}"
 MESON_MIN=1.5
 
 missing=""
