@@ -5,8 +5,8 @@
 #
 # usage: check.sh [fast|full]
 #   fast (make check): sysfs limits, blkzone against the host's report,
-#        zone resource errors, a power cut, a subset of fio's zoned suite,
-#        f2fs across a power cut
+#        zone resource errors, a power cut, no merging across zones, a
+#        subset of fio's zoned suite, f2fs across a power cut
 #   full (make check-guest): that, fio's whole suite on our disk, on
 #        QEMU's NVMe ZNS and on null_blk (the baselines), btrfs and zonefs
 # The fio suite's summaries go to build/guest-work/fio-summary.
@@ -113,6 +113,15 @@ rc=0
 "$BUILD/qemu-img" check "$img" >&2 || rc=$?
 [ "$rc" = 0 ] || [ "$rc" = 3 ] && echo "guest-power-cut-image-check pass" ||
     echo "guest-power-cut-image-check fail"
+
+# Writes that meet at a zone boundary, submitted together, are not merged
+# into one across it
+fresh
+"$TOP/harness/guest/run.sh" "$T/merge.sh" "${disk[@]}" > "$W/merge.out" 2>&1 || true
+cat "$W/merge.out" >&2
+expect guest-no-merge-across-zones "$W/merge.out" \
+    "writes meeting at a zone boundary: 0 of 20 batches failed" \
+    "zone 8 wptr=0x000080"
 
 # fio's zoned suite (t/zbd/test-zbd-support of Debian's fio 3.33)
 # fio_run NAME DEV OPTS PREP [QEMU ARGS...]: the suite in a guest against
