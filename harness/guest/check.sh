@@ -5,8 +5,9 @@
 #
 # usage: check.sh [fast|full]
 #   fast (make check): sysfs limits, blkzone against the host's report,
-#        zone resource errors, a power cut, no merging across zones, a
-#        subset of fio's zoned suite, f2fs across a power cut
+#        zone resource errors, a power cut, no merging across zones,
+#        requests the disk must refuse, a subset of fio's zoned suite,
+#        f2fs across a power cut
 #   full (make check-guest): that, fio's whole suite on our disk, on
 #        QEMU's NVMe ZNS and on null_blk (the baselines), btrfs and zonefs
 # The fio suite's summaries go to build/guest-work/fio-summary.
@@ -122,6 +123,35 @@ cat "$W/merge.out" >&2
 expect guest-no-merge-across-zones "$W/merge.out" \
     "writes meeting at a zone boundary: 0 of 20 batches failed" \
     "zone 8 wptr=0x000080"
+
+# Requests the disk must refuse: each fails in the guest, none stops the VM.
+# Linux stops some itself (reset and finish of a conventional zone, writes
+# it knows are off the write pointer); those that reach QEMU complete with
+# the zone statuses of the virtio spec (trace of virtio_blk_req_complete:
+# 3 ZONE_INVALID_CMD for open and close of a conventional zone, 4
+# ZONE_UNALIGNED_WP for the first write to an empty zone, ahead of its write
+# pointer), never with a plain IOERR (1)
+fresh
+"$TOP/harness/guest/run.sh" "$T/hostile.sh" "${disk[@]}" \
+    -D "$W/hostile.trace" -trace virtio_blk_req_complete > "$W/hostile.out" 2>&1 || true
+cat "$W/hostile.out" >&2
+expect guest-hostile-requests "$W/hostile.out" \
+    "reset a conventional zone: Input/output error" \
+    "open a conventional zone: Input/output error" \
+    "close a conventional zone: Input/output error" \
+    "finish a conventional zone: Input/output error" \
+    "open a zone past the end: Invalid argument" \
+    "write ahead of the write pointer of an empty zone: Input/output error" \
+    "write past the capacity: Input/output error" \
+    "write to a full zone: Input/output error" \
+    "zone 8: full" "read past the capacity: 0 non-zero bytes" \
+    "the disk works afterwards"
+st() { grep -c "virtio_blk_req_complete .* status $1\$" "$W/hostile.trace"; }
+printf 'virtio statuses: %s ZONE_INVALID_CMD, %s ZONE_UNALIGNED_WP, %s IOERR\n' \
+    "$(st 3)" "$(st 4)" "$(st 1)" >&2
+[ "$(st 3)" -ge 2 ] && [ "$(st 4)" -ge 1 ] && [ "$(st 1)" = 0 ] &&
+    echo "guest-hostile-virtio-statuses pass" ||
+    echo "guest-hostile-virtio-statuses fail"
 
 # fio's zoned suite (t/zbd/test-zbd-support of Debian's fio 3.33)
 # fio_run NAME DEV OPTS PREP [QEMU ARGS...]: the suite in a guest against
