@@ -220,8 +220,7 @@ else
     # The baseline: QEMU's own NVMe ZNS emulation, same geometry but no
     # conventional zones (ZNS has none)
     truncate -s 0 "$W/nvme.raw" && truncate -s 1G "$W/nvme.raw"
-    compose "$W/nvme-prep" -- /dev/null
-    echo 'loadmod nvme' >> "$W/nvme-prep"
+    echo 'loadmod nvme' > "$W/nvme-prep"
     fio_run guest-fio-zbd-nvme-baseline /dev/nvme0n1 "-o 8" "$W/nvme-prep" \
         -blockdev "file,filename=$W/nvme.raw,node-name=f" \
         -blockdev raw,file=f,node-name=d -device nvme,id=nvme0,serial=zns0 \
