@@ -3,9 +3,10 @@
 # In the guest: a filesystem on the zoned disk /dev/vda.  The host prepends
 #   FS     btrfs | f2fs | zonefs
 #   PHASE  write: make the filesystem, mount it, write files, unmount,
-#                 mount again and compare checksums; then write one more
-#                 file, sync, print every file's checksum and
-#                 "=== SYNCED ===" and wait (the host cuts the power)
+#                 mount again and compare checksums; then write one
+#                 more file, make everything durable, print every
+#                 file's checksum and "=== SYNCED ===" and wait (the
+#                 host cuts the power)
 #          check: mount it and print every file's checksum
 # Checksum lines are "SUM <sha256> <file>", sorted by file name.
 set -e
@@ -18,10 +19,10 @@ sums() {
     done)
 }
 mnt() { mount -t "$FS" /dev/vda $M; }
-# fill FILE KIB: KIB KiB of random data at the end of FILE
+# fill FILE KIB: FILE gets KIB KiB of random data (on zonefs, appended:
+# its sequential files take direct writes at their end only)
 fill() {
     if [ "$FS" = zonefs ]; then
-        # Sequential zone files take direct writes at their end
         /gnu/bin/dd if=/tmp/rnd of="$1" bs=64k count=$(($2 / 64)) \
             oflag=direct,append conv=notrunc status=none
     else
