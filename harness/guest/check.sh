@@ -32,6 +32,18 @@ GEOMETRY=zone.mode=host-managed,zone.size=4M,zone.capacity=3M,zone.conventional_
 fresh() {  # fresh [SIZE]: a new zoned image
     "$BUILD/qemu-img" create -q -f qcow2 -o "$GEOMETRY" "$img" "${1:-256M}"
 }
+# image_check NAME [after-cut]: qemu-img check finds the image clean; after
+# a power cut it may also find leaked clusters (exit code 3), never
+# corruption
+image_check() {
+    local rc=0
+    "$BUILD/qemu-img" check "$img" >&2 || rc=$?
+    if [ "$rc" = 0 ] || { [ "${2:-}" = after-cut ] && [ "$rc" = 3 ]; }; then
+        echo "$1 pass"
+    else
+        echo "$1 fail"
+    fi
+}
 expect() {  # expect NAME FILE LINE...: every LINE is in FILE
     local name=$1 file=$2 l
     shift 2
@@ -80,8 +92,7 @@ else
     cat "$W/blkzone.out" >&2
     echo "guest-blkzone fail"
 fi
-"$BUILD/qemu-img" check "$img" >&2 && echo "guest-image-check pass" ||
-    echo "guest-image-check fail"
+image_check guest-image-check
 
 # Zone resources: the guest sees their errors as Linux's own
 fresh
@@ -109,11 +120,7 @@ sed -i 's/^wptr=0x000180 cond=4$/wptr=0x000100 cond=4/' "$W/persist2.out"
 expect guest-power-cut "$W/persist2.out" \
     "wptr=0x000100 cond=4" "wptr=0x000080 cond=4" \
     "zone 8 data: intact" "zone 9 data: intact"
-# No corruption (clusters a cut leaves allocated but unused may leak: 3)
-rc=0
-"$BUILD/qemu-img" check "$img" >&2 || rc=$?
-[ "$rc" = 0 ] || [ "$rc" = 3 ] && echo "guest-power-cut-image-check pass" ||
-    echo "guest-power-cut-image-check fail"
+image_check guest-power-cut-image-check after-cut
 
 # Writes that meet at a zone boundary, submitted together, are not merged
 # into one across it
@@ -229,13 +236,12 @@ else
         echo "guest-fio-zbd-nvme-baseline-ran pass" ||
         echo "guest-fio-zbd-nvme-baseline-ran fail"
 fi
-"$BUILD/qemu-img" check "$img" >&2 && echo "guest-fio-image-check pass" ||
-    echo "guest-fio-image-check fail"
+image_check guest-fio-image-check
 
 # Filesystems: make, mount, write, unmount, mount again, compare; then a
 # power cut after sync, and the files are there after the restart
 fs_cycle() {
-    local fs=$1 rc=0
+    local fs=$1
     fresh 1G
     compose "$W/$fs-write.sh" "FS=$fs" PHASE=write -- "$T/fs.sh"
     compose "$W/$fs-check.sh" "FS=$fs" PHASE=check -- "$T/fs.sh"
@@ -251,9 +257,7 @@ fs_cycle() {
     [ -s "$W/$fs-write.sums" ] && grep -q '^=== GUEST TEST END rc=0 ===$' "$W/$fs-check.out" &&
         diff "$W/$fs-write.sums" "$W/$fs-check.sums" >&2 &&
         echo "guest-$fs-power-cut pass" || echo "guest-$fs-power-cut fail"
-    "$BUILD/qemu-img" check "$img" >&2 || rc=$?
-    [ "$rc" = 0 ] || [ "$rc" = 3 ] && echo "guest-$fs-image-check pass" ||
-        echo "guest-$fs-image-check fail"
+    image_check "guest-$fs-image-check" after-cut
 }
 fs_cycle f2fs
 if [ "$mode" = full ]; then
