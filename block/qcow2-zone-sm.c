@@ -36,10 +36,19 @@ static bool written(const ZoneSM *sm, uint32_t z)
     return sm->cond[z] & ZONE_SM_WRITTEN;
 }
 
-/* LRU of implicitly open zones: O(1) insert, remove and touch */
+/*
+ * LRU of implicitly open zones: O(1) insert, remove and touch.  It picks
+ * the zone to close when the open limit is reached, so there is none
+ * without a limit.
+ */
 static void lru_remove(ZoneSM *sm, uint32_t z)
 {
-    ZoneSMLink *l = &sm->lru[z];
+    ZoneSMLink *l;
+
+    if (!sm->lru) {
+        return;
+    }
+    l = &sm->lru[z];
 
     if (l->prev != ZONE_SM_NONE) {
         sm->lru[l->prev].next = l->next;
@@ -56,7 +65,12 @@ static void lru_remove(ZoneSM *sm, uint32_t z)
 
 static void lru_append(ZoneSM *sm, uint32_t z)
 {
-    ZoneSMLink *l = &sm->lru[z];
+    ZoneSMLink *l;
+
+    if (!sm->lru) {
+        return;
+    }
+    l = &sm->lru[z];
 
     l->prev = sm->lru_tail;
     l->next = ZONE_SM_NONE;
@@ -68,7 +82,7 @@ static void lru_append(ZoneSM *sm, uint32_t z)
     sm->lru_tail = z;
 }
 
-void zone_sm_init(ZoneSM *sm, uint32_t nr_zones, uint32_t nr_conv,
+bool zone_sm_init(ZoneSM *sm, uint32_t nr_zones, uint32_t nr_conv,
                   uint32_t max_open, uint32_t max_active)
 {
     uint32_t z;
@@ -79,13 +93,20 @@ void zone_sm_init(ZoneSM *sm, uint32_t nr_zones, uint32_t nr_conv,
         .max_active = max_active,
         .lru_head = ZONE_SM_NONE,
         .lru_tail = ZONE_SM_NONE,
-        .cond = g_new(uint8_t, nr_zones),
-        .lru = g_new(ZoneSMLink, nr_zones),
+        .cond = g_try_new(uint8_t, nr_zones),
+        .lru = max_open ? g_try_new(ZoneSMLink, nr_zones) : NULL,
     };
+    if (!sm->cond || (max_open && !sm->lru)) {
+        zone_sm_free(sm);
+        return false;
+    }
     for (z = 0; z < nr_zones; z++) {
         sm->cond[z] = z < nr_conv ? BLK_ZS_NOT_WP : BLK_ZS_EMPTY;
-        sm->lru[z] = (ZoneSMLink) { ZONE_SM_NONE, ZONE_SM_NONE };
+        if (sm->lru) {
+            sm->lru[z] = (ZoneSMLink) { ZONE_SM_NONE, ZONE_SM_NONE };
+        }
     }
+    return true;
 }
 
 void zone_sm_free(ZoneSM *sm)

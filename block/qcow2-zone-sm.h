@@ -34,13 +34,16 @@ typedef struct ZoneSM {
      * past the zone start
      */
     uint8_t *cond;
-    ZoneSMLink *lru;
+    ZoneSMLink *lru;        /* only with an open limit */
 } ZoneSM;
 
 #define ZONE_SM_WRITTEN 0x80
 
-/* Every zone starts EMPTY, the first @nr_conv ones are conventional */
-void zone_sm_init(ZoneSM *sm, uint32_t nr_zones, uint32_t nr_conv,
+/*
+ * Every zone starts EMPTY, the first @nr_conv ones are conventional.
+ * Returns false if the memory for @nr_zones zones cannot be allocated.
+ */
+bool zone_sm_init(ZoneSM *sm, uint32_t nr_zones, uint32_t nr_conv,
                   uint32_t max_open, uint32_t max_active);
 void zone_sm_free(ZoneSM *sm);
 
