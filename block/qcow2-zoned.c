@@ -15,9 +15,9 @@
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
+#include "qemu/memalign.h"
 #include "qemu/option.h"
 #include "qemu/range.h"
-#include "qemu/timer.h"
 #include "qemu/units.h"
 #include "block/block_int.h"
 #include "qemu/bitmap.h"
@@ -70,44 +70,50 @@ typedef struct Qcow2ZoneGeometry {
 
 typedef struct Qcow2Zoned Qcow2Zoned;
 
-/* The writes in flight to one sequential zone, in write pointer order */
-typedef struct ZoneWrites {
+/* A sequential zone with writes in flight */
+typedef struct ZoneBusy {
+    /* Its writes in flight, in write pointer order */
     QTAILQ_HEAD(, Qcow2ZonedWrite) inflight;
-    /* New writes waiting for the writes behind a failed one to go */
-    CoQueue waiters;
     /* Every byte of the zone below it is written */
     uint64_t done_wp;
     /* A write failed: the ones after it fail too, new ones wait */
     bool failed;
-} ZoneWrites;
-
-/* A write that waits for the writes before it to reach its zone */
-typedef struct ZoneWaiter {
-    uint32_t zone;
-    QemuCoSleep sleep;
-    QLIST_ENTRY(ZoneWaiter) next;
-} ZoneWaiter;
+} ZoneBusy;
 
 struct Qcow2Zoned {
     Qcow2ZoneGeometry geo;
     uint64_t wp_table_offset;
-
-    /* Run time state, set up when the image is opened */
     uint64_t disk_size;
+
+    /*
+     * Run time state.  Only an active node opened for I/O loads the
+     * write pointers (@loaded): an inactive one may be looking at a table
+     * that another process is still changing.
+     */
+    bool loaded;
+
+    /*
+     * Protects the bookkeeping of every zone: bs->wps->wp[], @sm, @dirty,
+     * @busy, @spare, @owned.  Requests come from any thread; the lock is
+     * held for bookkeeping only, never across I/O or a yield.
+     */
+    QemuMutex lock;
     ZoneSM sm;
-    /* The table as it is, or is about to be, on disk (big-endian) */
-    uint64_t *table;
     /* Zones whose write pointer moved since their entry was written */
     unsigned long *dirty;
-    /* Zone index -> ZoneWrites, for zones with writes in flight */
+    /* Zone index -> ZoneBusy, for zones with writes in flight */
     GHashTable *busy;
-    /* A ZoneWrites kept for the next zone that gets busy */
-    ZoneWrites *spare;
-    /* Writes hold it shared, zone management exclusive */
-    CoRwlock mgmt_lock;
-    /* Serialises use of @table and its writes to disk */
+    /* A ZoneBusy kept for the next zone that gets busy */
+    ZoneBusy *spare;
+    /* Zones that a reset or finish owns: their writes wait */
+    unsigned long *owned;
+    /* Waits for a zone to be neither busy nor owned (with @lock) */
+    CoQueue idle;
+
+    /* Serialises the writes of the table, and protects @table */
     CoMutex table_lock;
-    QLIST_HEAD(, ZoneWaiter) waiters;
+    /* The table as last written to disk (big-endian) */
+    uint64_t *table;
 };
 
 static uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
@@ -118,6 +124,16 @@ static uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
 static uint64_t zone_start(const Qcow2ZoneGeometry *geo, uint32_t idx)
 {
     return (uint64_t)idx * geo->zone_size;
+}
+
+static uint32_t zone_of(const Qcow2ZoneGeometry *g, uint64_t offset)
+{
+    return offset / g->zone_size;
+}
+
+static bool is_seq(const Qcow2ZoneGeometry *g, uint32_t idx)
+{
+    return idx >= g->conventional_zones;
 }
 
 /* Writable bytes of zone @idx: the last zone may be shorter */
@@ -391,7 +407,8 @@ static uint64_t encode_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
 /*
  * Read the write-pointer table into z->table, and the write pointers into
  * bs->wps and the state machine.  With @bad, invalid entries are counted
- * there and taken as full zones; without it, the first one is an error.
+ * there and taken as empty zones (qemu-img check repairs them so); without
+ * it, the first one is an error.
  */
 static int coroutine_fn GRAPH_RDLOCK
 load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
@@ -404,7 +421,11 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
 
     z->table = g_try_malloc(wp_table_bytes(g));
     bs->wps = g_try_malloc(sizeof(*bs->wps) + wp_table_bytes(g));
-    if (!z->table || !bs->wps) {
+    z->dirty = bitmap_try_new(g->nr_zones);
+    z->owned = bitmap_try_new(g->nr_zones);
+    if (!z->table || !bs->wps || !z->dirty || !z->owned ||
+        !zone_sm_init(&z->sm, g->nr_zones, g->conventional_zones,
+                      g->max_open_zones, g->max_active_zones)) {
         error_setg(errp, "Could not allocate the write pointers of %" PRIu32
                    " zones", g->nr_zones);
         return -ENOMEM;
@@ -416,8 +437,6 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
         return ret;
     }
     qemu_co_mutex_init(&bs->wps->colock);
-    zone_sm_init(&z->sm, g->nr_zones, g->conventional_zones,
-                 g->max_open_zones, g->max_active_zones);
     for (i = 0; i < g->nr_zones; i++) {
         uint64_t *wp = &bs->wps->wp[i];
 
@@ -429,16 +448,17 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
                 return -EINVAL;
             }
             (*bad)++;
+            if (is_seq(g, i)) {
+                *wp = zone_start(g, i);
+            }
         }
-        zone_sm_load(&z->sm, i, *wp == zone_start(g, i),
-                     *wp == zone_start(g, i) + zone_capacity(g, z->disk_size,
-                                                             i));
+        zone_sm_load(&z->sm, i, *wp == zone_start(g, i), *wp == cap_end(z, i));
     }
-    z->dirty = bitmap_new(g->nr_zones);
     z->busy = g_hash_table_new(NULL, NULL);
-    qemu_co_rwlock_init(&z->mgmt_lock);
+    qemu_mutex_init(&z->lock);
+    qemu_co_queue_init(&z->idle);
     qemu_co_mutex_init(&z->table_lock);
-    QLIST_INIT(&z->waiters);
+    z->loaded = true;
     return 0;
 }
 
@@ -452,6 +472,7 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
     uint64_t off, bytes;
     int64_t file_size;
     uint32_t bad = 0;
+    int overlap_check;
     int ret;
 
     if (!has_bit && !s->zoned) {
@@ -501,8 +522,14 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
                    file_size);
         return -EINVAL;
     }
-    ret = qcow2_check_metadata_overlap(bs, QCOW2_OL_ZONED_TABLE |
-                                       QCOW2_OL_INACTIVE_L2, off, bytes);
+    /*
+     * Whatever the overlap-check option says: the table is written at
+     * every flush, and must not be anything else
+     */
+    overlap_check = s->overlap_check;
+    s->overlap_check = QCOW2_OL_ALL;
+    ret = qcow2_check_metadata_overlap(bs, QCOW2_OL_ZONED_TABLE, off, bytes);
+    s->overlap_check = overlap_check;
     if (ret) {
         error_setg(errp, "Write-pointer table at 0x%" PRIx64 " overlaps %s",
                    off, ret < 0 ? "unreadable metadata" :
@@ -511,6 +538,10 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
     }
 
     s->zoned->disk_size = disk_size;
+    if (flags & (BDRV_O_NO_IO | BDRV_O_INACTIVE)) {
+        /* The geometry is all there is to know: nothing reads the zones */
+        return 0;
+    }
     ret = load_wp_table(bs, (flags & BDRV_O_CHECK) ? &bad : NULL, errp);
     if (ret < 0) {
         return ret;
@@ -525,15 +556,17 @@ void qcow2_zoned_close(BlockDriverState *bs)
     Qcow2Zoned *z = s->zoned;
 
     if (z) {
-        /* Nothing is in flight when a node closes */
-        assert(!z->busy || !g_hash_table_size(z->busy));
+        if (z->loaded) {
+            /* Nothing is in flight when a node closes */
+            assert(!g_hash_table_size(z->busy));
+            g_hash_table_destroy(z->busy);
+            qemu_mutex_destroy(&z->lock);
+        }
         zone_sm_free(&z->sm);
         g_free(z->spare);
         g_free(z->table);
         g_free(z->dirty);
-        if (z->busy) {
-            g_hash_table_destroy(z->busy);
-        }
+        g_free(z->owned);
         g_free(z);
         s->zoned = NULL;
     }
@@ -617,9 +650,10 @@ void qcow2_zoned_refresh_limits(BlockDriverState *bs)
     BDRVQcow2State *s = bs->opaque;
     const Qcow2ZoneGeometry *g;
 
-    if (!s->zoned || !bs->wps) {
+    if (!s->zoned) {
         return;
     }
+    /* Also while inactive: a device on an incoming migration needs it */
     g = &s->zoned->geo;
     bs->bl.zoned = BLK_Z_HM;
     bs->bl.zone_size = g->zone_size;
@@ -685,9 +719,9 @@ qcow2_zoned_check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
 /*
  * qemu-img check: every entry of the table on disk must be valid.  With
  * BDRV_FIX_ERRORS, an invalid sequential zone entry becomes the zone's
- * capacity (the zone is full: all its data stays readable, nothing is
- * written past it until a reset), an invalid conventional zone entry the
- * conventional marker.
+ * start, an invalid conventional zone entry the conventional marker.  The
+ * zone is empty then: what it held cannot be told from what a reset left
+ * behind, so none of it may become readable.
  */
 int coroutine_fn GRAPH_RDLOCK
 qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
@@ -724,15 +758,14 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
             continue;
         }
         fprintf(stderr, "%s zone %" PRIu32 ": invalid write pointer entry "
-                "0x%" PRIx64 "\n", fix & BDRV_FIX_ERRORS ? "Repairing" :
-                "ERROR", i, be64_to_cpu(table[i]));
-        if (i >= g->conventional_zones) {
-            wp = zone_start(g, i) + zone_capacity(g, disk_size, i);
+                "0x%" PRIx64 "%s\n", fix & BDRV_FIX_ERRORS ? "Repairing" :
+                "ERROR", i, be64_to_cpu(table[i]),
+                (fix & BDRV_FIX_ERRORS) && is_seq(g, i) ?
+                "; the zone is now empty" : "");
+        if (is_seq(g, i)) {
+            wp = zone_start(g, i);
         }
         table[i] = encode_entry(g, i, wp);
-        if (bs->wps) {
-            bs->wps->wp[i] = wp;
-        }
         bad++;
     }
     if (!bad) {
@@ -833,125 +866,247 @@ int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
  * in flight to one zone in submission order; the writes of a zone complete
  * in that order, and a failed one takes the write pointer back to where it
  * started (the writes after it fail too, and new ones wait until they are
- * gone).  Table entries reach the disk in a flush, after the data and
- * qcow2 metadata they cover (qcow2_zoned_co_flush): no metadata I/O on the
- * data path.
+ * gone).  Reads see what completed writes put below the write pointer, as
+ * it was when the read started.
+ *
+ * Table entries reach the disk in a flush, after the data and qcow2
+ * metadata they cover (qcow2_zoned_co_flush): no metadata I/O on the data
+ * path.  A reset or finish owns its zones while it runs: it waits for
+ * their writes in flight, and new writes to them wait for it.  Both are
+ * durable when they complete, and change the zones in memory only once
+ * the disk agrees.
+ *
+ * Requests come from any thread.  z->lock serialises the bookkeeping and
+ * is never held across I/O; z->table_lock serialises the writes of the
+ * table.  Order: table_lock, then lock; qcow2's s->lock is never taken
+ * with z->lock held.
  */
 
-static uint32_t zone_of(const Qcow2ZoneGeometry *g, uint64_t offset)
+static ZoneBusy *busy_zone(Qcow2Zoned *z, uint32_t idx)
 {
-    return offset / g->zone_size;
+    return g_hash_table_lookup(z->busy, GUINT_TO_POINTER(idx));
 }
 
-static bool is_seq(const Qcow2ZoneGeometry *g, uint32_t idx)
-{
-    return idx >= g->conventional_zones;
-}
-
-/* Every byte of zone @idx below this is written */
+/* Every byte of zone @idx below this is written; z->lock held */
 static uint64_t done_wp(BlockDriverState *bs, uint32_t idx)
 {
     BDRVQcow2State *s = bs->opaque;
-    ZoneWrites *zw = g_hash_table_lookup(s->zoned->busy,
-                                         GUINT_TO_POINTER(idx));
+    ZoneBusy *zb = busy_zone(s->zoned, idx);
 
-    return zw ? zw->done_wp : bs->wps->wp[idx];
+    return zb ? zb->done_wp : bs->wps->wp[idx];
 }
 
-/* Write table entries @lo to @hi from z->table; table_lock held */
+/* The write pointer of zone @idx moves to @wp; z->lock held */
+static void set_wp(BlockDriverState *bs, uint32_t idx, uint64_t wp)
+{
+    /* Front-ends read it without the lock */
+    qatomic_set(&bs->wps->wp[idx], wp);
+}
+
+/*
+ * Table entries on their way to disk: runs of whole write granules
+ * (the file's request alignment, at least a sector), each a copy of
+ * z->table with new values in it, so that an entry's neighbours are
+ * written as they are on disk.
+ */
+typedef struct TableRun {
+    uint64_t start, len;        /* bytes of the table */
+    uint8_t *buf;
+} TableRun;
+
+typedef struct TableUpdate {
+    uint64_t granule;
+    GArray *runs;
+} TableUpdate;
+
+static void table_update_init(BlockDriverState *bs, TableUpdate *u)
+{
+    u->granule = MAX(BDRV_SECTOR_SIZE, bs->file->bs->bl.request_alignment);
+    u->runs = g_array_new(false, false, sizeof(TableRun));
+}
+
+static void table_update_free(TableUpdate *u)
+{
+    guint i;
+
+    for (i = 0; i < u->runs->len; i++) {
+        g_free(g_array_index(u->runs, TableRun, i).buf);
+    }
+    g_array_free(u->runs, true);
+}
+
+/*
+ * Put @val (big-endian) into the entry of zone @idx; zones come in
+ * ascending order.  z->table_lock held.  Returns false if out of memory.
+ */
+static bool stage_entry(Qcow2Zoned *z, TableUpdate *u, uint32_t idx,
+                        uint64_t val)
+{
+    uint64_t pos = (uint64_t)idx * sizeof(uint64_t);
+    uint64_t gstart = QEMU_ALIGN_DOWN(pos, u->granule);
+    uint64_t gend = MIN(gstart + u->granule, wp_table_bytes(&z->geo));
+    TableRun *r = u->runs->len ?
+                  &g_array_index(u->runs, TableRun, u->runs->len - 1) : NULL;
+
+    if (!r || pos >= r->start + r->len) {
+        if (r && gstart == r->start + r->len) {
+            /* The next granule: the run grows */
+            uint8_t *buf = g_try_realloc(r->buf, gend - r->start);
+
+            if (!buf) {
+                return false;
+            }
+            r->buf = buf;
+        } else {
+            TableRun n = { .start = gstart, .buf = g_try_malloc(u->granule) };
+
+            if (!n.buf) {
+                return false;
+            }
+            g_array_append_val(u->runs, n);
+            r = &g_array_index(u->runs, TableRun, u->runs->len - 1);
+            r->len = 0;
+        }
+        memcpy(r->buf + r->len, (uint8_t *)z->table + r->start + r->len,
+               gend - r->start - r->len);
+        r->len = gend - r->start;
+    }
+    memcpy(r->buf + (pos - r->start), &val, sizeof(val));
+    return true;
+}
+
+/*
+ * Write the staged runs, then flush them.  z->table_lock held.  z->table
+ * follows each run written: it only ever holds values that are safe on
+ * disk.
+ */
 static int coroutine_fn GRAPH_RDLOCK
-write_table(BlockDriverState *bs, uint32_t lo, uint32_t hi)
+write_staged(BlockDriverState *bs, TableUpdate *u)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
-    uint64_t start = QEMU_ALIGN_DOWN((uint64_t)lo * 8, BDRV_SECTOR_SIZE);
-    uint64_t end = MIN(QEMU_ALIGN_UP(((uint64_t)hi + 1) * 8, BDRV_SECTOR_SIZE),
-                       wp_table_bytes(&z->geo));
+    guint i;
     int ret;
 
-    ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_TABLE,
-                                        z->wp_table_offset + start,
-                                        end - start, false);
-    if (ret < 0) {
-        return ret;
+    for (i = 0; i < u->runs->len; i++) {
+        TableRun *r = &g_array_index(u->runs, TableRun, i);
+
+        ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_TABLE,
+                                            z->wp_table_offset + r->start,
+                                            r->len, false);
+        if (ret < 0) {
+            return ret;
+        }
+        trace_qcow2_zoned_write_table(bs, r->start / sizeof(uint64_t),
+                                      (r->start + r->len) /
+                                      sizeof(uint64_t) - 1);
+        ret = bdrv_co_pwrite(bs->file, z->wp_table_offset + r->start, r->len,
+                             r->buf, 0);
+        if (ret < 0) {
+            return ret;
+        }
+        memcpy((uint8_t *)z->table + r->start, r->buf, r->len);
     }
-    trace_qcow2_zoned_write_table(bs, lo, hi);
-    return bdrv_co_pwrite(bs->file, z->wp_table_offset + start, end - start,
-                          (uint8_t *)z->table + start, 0);
+    return u->runs->len ? bdrv_co_flush(bs->file->bs) : 0;
 }
 
-/* Set the table entries of zones @lo to @hi and make them durable */
-static int coroutine_fn GRAPH_RDLOCK
-persist_entries(BlockDriverState *bs, uint32_t lo, uint32_t hi)
+/*
+ * A table update failed: what it staged may or may not be on disk.  Its
+ * zones are written again at the next flush, with their values then.
+ */
+static void redirty_staged(Qcow2Zoned *z, TableUpdate *u)
 {
-    BDRVQcow2State *s = bs->opaque;
-    Qcow2Zoned *z = s->zoned;
-    uint32_t i;
-    int ret;
+    guint i;
 
-    for (i = lo; i <= hi; i++) {
-        z->table[i] = encode_entry(&z->geo, i, done_wp(bs, i));
-        clear_bit(i, z->dirty);
+    qemu_mutex_lock(&z->lock);
+    for (i = 0; i < u->runs->len; i++) {
+        TableRun *r = &g_array_index(u->runs, TableRun, i);
+
+        bitmap_set(z->dirty, r->start / sizeof(uint64_t),
+                   r->len / sizeof(uint64_t));
     }
-    ret = write_table(bs, lo, hi);
-    if (ret >= 0) {
-        ret = bdrv_co_flush(bs->file->bs);
-    }
-    if (ret < 0) {
-        bitmap_set(z->dirty, lo, hi - lo + 1);
-    }
-    return ret;
+    qemu_mutex_unlock(&z->lock);
 }
 
 /*
  * Flush: the caches of qcow2, then write pointers.  The values are taken
  * first, the data and metadata of the writes they cover are flushed next,
- * and only then are the entries written (the block layer flushes them).
+ * and only then are the entries written and flushed.
  */
 int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
-    long lo, hi = -1, i;
-    int ret;
+    TableUpdate u;
+    long i;
+    int ret = 0;
+
+    if (!z->loaded || (bs->open_flags & BDRV_O_INACTIVE)) {
+        /* Inactivation wrote the table; an inactive node writes nothing */
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_write_caches(bs);
+        qemu_co_mutex_unlock(&s->lock);
+        return ret;
+    }
 
     qemu_co_mutex_lock(&z->table_lock);
-    lo = find_first_bit(z->dirty, z->geo.nr_zones);
-    for (i = lo; i < z->geo.nr_zones;
+    table_update_init(bs, &u);
+    qemu_mutex_lock(&z->lock);
+    for (i = find_first_bit(z->dirty, z->geo.nr_zones); i < z->geo.nr_zones;
          i = find_next_bit(z->dirty, z->geo.nr_zones, i + 1)) {
-        z->table[i] = encode_entry(&z->geo, i, done_wp(bs, i));
+        if (!stage_entry(z, &u, i, encode_entry(&z->geo, i, done_wp(bs, i)))) {
+            ret = -ENOMEM;
+            break;
+        }
         clear_bit(i, z->dirty);
-        hi = i;
     }
+    qemu_mutex_unlock(&z->lock);
 
-    qemu_co_mutex_lock(&s->lock);
-    ret = qcow2_write_caches(bs);
-    qemu_co_mutex_unlock(&s->lock);
-    if (ret >= 0 && hi >= 0) {
+    if (ret == 0) {
+        qemu_co_mutex_lock(&s->lock);
+        ret = qcow2_write_caches(bs);
+        qemu_co_mutex_unlock(&s->lock);
+    }
+    if (ret >= 0 && u.runs->len) {
         ret = bdrv_co_flush(bs->file->bs);
         if (ret >= 0) {
-            ret = write_table(bs, lo, hi);
-        }
-        if (ret < 0) {
-            /* Try again at the next flush */
-            bitmap_set(z->dirty, lo, hi - lo + 1);
+            ret = write_staged(bs, &u);
         }
     }
+    if (ret < 0) {
+        redirty_staged(z, &u);
+    }
+    table_update_free(&u);
     qemu_co_mutex_unlock(&z->table_lock);
     return ret;
 }
 
-/*
- * Range [@offset, @offset + @bytes) lies in zone @idx, or in conventional
- * zones only
- */
-static int check_range(const Qcow2ZoneGeometry *g, uint64_t offset,
-                       uint64_t bytes, uint32_t *idx)
+/* Inactivation: the write pointers reach the disk, as bitmaps do */
+int GRAPH_RDLOCK qcow2_zoned_inactivate(BlockDriverState *bs)
 {
+    BDRVQcow2State *s = bs->opaque;
+
+    if (!s->zoned || !s->zoned->loaded) {
+        return 0;
+    }
+    return bdrv_flush(bs);
+}
+
+/*
+ * Range [@offset, @offset + @bytes) of the disk lies in zone @idx, or in
+ * conventional zones only
+ */
+static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
+                       uint32_t *idx)
+{
+    const Qcow2ZoneGeometry *g = &z->geo;
     uint32_t first = zone_of(g, offset);
     uint32_t last = zone_of(g, offset + bytes - 1);
 
     *idx = first;
+    if (offset + bytes > z->disk_size) {
+        return -EINVAL;
+    }
     if (!is_seq(g, last)) {
         return 0;
     }
@@ -965,50 +1120,11 @@ static int check_range(const Qcow2ZoneGeometry *g, uint64_t offset,
 }
 
 /*
- * A write that arrives ahead of the write pointer of zone @idx waits a
- * little for the writes before it.  QEMU's block layer does not keep the
- * order of requests that are submitted from the completion callbacks of
- * others (qemu-img bench does that): a writer that keeps many writes in
- * flight to one zone, in order, must not see them refused for it.  A
- * write that is really off the write pointer is refused after the wait.
- */
-#define QCOW2_ZONED_REORDER_WAIT_NS (10 * SCALE_MS)
-
-static void coroutine_fn wait_for_predecessors(BlockDriverState *bs,
-                                               uint32_t idx, uint64_t offset)
-{
-    BDRVQcow2State *s = bs->opaque;
-    ZoneWaiter w = { .zone = idx };
-    int64_t deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
-                       QCOW2_ZONED_REORDER_WAIT_NS;
-    int64_t now;
-
-    QLIST_INSERT_HEAD(&s->zoned->waiters, &w, next);
-    while (bs->wps->wp[idx] < offset &&
-           (now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME)) < deadline) {
-        /* Woken by each write that reserves its range in this zone */
-        qemu_co_sleep_ns_wakeable(&w.sleep, QEMU_CLOCK_REALTIME,
-                                  deadline - now);
-    }
-    QLIST_REMOVE(&w, next);
-}
-
-static void wake_waiters(Qcow2Zoned *z, uint32_t idx)
-{
-    ZoneWaiter *w;
-
-    QLIST_FOREACH(w, &z->waiters, next) {
-        if (w->zone == idx) {
-            qemu_co_sleep_wake(&w->sleep);
-        }
-    }
-}
-
-/*
  * Before a write (or zone append, @append) of @bytes at *@offset: check
  * the zone rules, open the zone, reserve the range.  For an append,
- * *@offset is set to where the data goes.  Pair with qcow2_zoned_write_end
- * on success.
+ * *@offset is set to where the data goes.  A write that is not at the
+ * write pointer fails at once, as on a device.  Pair with
+ * qcow2_zoned_write_end on success.
  */
 int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
                                          int64_t *offset, int64_t bytes,
@@ -1017,20 +1133,21 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g;
-    ZoneWrites *zw;
+    ZoneBusy *zb;
     uint64_t wp;
     uint32_t idx, closed;
     int ret;
 
     w->zone = ZONE_SM_NONE;
-    if (!z || (!bytes && !append)) {
+    if (!z || (!append && (!bytes || *offset >= z->disk_size))) {
+        /* Nothing to write, or the VM state area past the disk's end */
         return 0;
     }
     g = &z->geo;
     if (!bytes) {
         return -EINVAL;
     }
-    ret = check_range(g, *offset, bytes, &idx);
+    ret = check_range(z, *offset, bytes, &idx);
     if (ret < 0) {
         trace_qcow2_zoned_write_refused(bs, *offset, bytes, ret);
         return ret;
@@ -1043,16 +1160,15 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
         (bytes > g->max_append_bytes || *offset != zone_start(g, idx))) {
         return -EINVAL;
     }
-
-    qemu_co_rwlock_rdlock(&z->mgmt_lock);
-    if (!append && *offset > bs->wps->wp[idx] &&
-        *offset < cap_end(z, idx)) {
-        wait_for_predecessors(bs, idx, *offset);
+    if (!z->loaded) {
+        return -EIO;
     }
-    /* After a failed write, wait until the writes behind it are gone */
-    while ((zw = g_hash_table_lookup(z->busy, GUINT_TO_POINTER(idx))) &&
-           zw->failed) {
-        qemu_co_queue_wait(&zw->waiters, NULL);
+
+    qemu_mutex_lock(&z->lock);
+    /* After a failed write, or while a reset or finish runs, wait */
+    while (test_bit(idx, z->owned) ||
+           ((zb = busy_zone(z, idx)) && zb->failed)) {
+        qemu_co_queue_wait(&z->idle, &z->lock);
     }
 
     wp = bs->wps->wp[idx];
@@ -1069,106 +1185,126 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
             trace_qcow2_zoned_implicit_close(bs, closed);
         }
     }
-    if (ret == 0) {
-        /* Data is on its way: closing the zone now leaves it CLOSED */
-        zone_sm_set_wp(&z->sm, idx, true, false);
-    }
     if (ret < 0) {
-        qemu_co_rwlock_unlock(&z->mgmt_lock);
+        qemu_mutex_unlock(&z->lock);
         trace_qcow2_zoned_write_refused(bs, *offset, bytes, ret);
         return ret;
     }
-
-    bs->wps->wp[idx] = wp + bytes;
-    wake_waiters(z, idx);
-    if (!zw) {
-        zw = z->spare ?: g_new(ZoneWrites, 1);
+    /* Data is on its way: closing the zone now leaves it CLOSED */
+    zone_sm_set_wp(&z->sm, idx, true, false);
+    set_wp(bs, idx, wp + bytes);
+    if (!zb) {
+        zb = z->spare ?: g_new(ZoneBusy, 1);
         z->spare = NULL;
-        QTAILQ_INIT(&zw->inflight);
-        qemu_co_queue_init(&zw->waiters);
-        zw->done_wp = wp;
-        zw->failed = false;
-        g_hash_table_insert(z->busy, GUINT_TO_POINTER(idx), zw);
+        QTAILQ_INIT(&zb->inflight);
+        zb->done_wp = wp;
+        zb->failed = false;
+        g_hash_table_insert(z->busy, GUINT_TO_POINTER(idx), zb);
     }
     w->zone = idx;
     w->offset = wp;
     w->end = wp + bytes;
-    w->co = NULL;
-    QTAILQ_INSERT_TAIL(&zw->inflight, w, next);
+    qemu_co_queue_init(&w->turn);
+    QTAILQ_INSERT_TAIL(&zb->inflight, w, next);
+    qemu_mutex_unlock(&z->lock);
     return 0;
 }
 
 /*
  * After the data of @w was written (@ret >= 0) or not: complete it in
- * zone order.  Returns what the request returns.
+ * zone order.  Returns what the request returns.  -ENOTSUP says the write
+ * was not attempted: if nothing was reserved after it, its range is given
+ * back as if it never had been reserved.
  */
 int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
                                        Qcow2ZonedWrite *w, int ret)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
-    const Qcow2ZoneGeometry *g;
     Qcow2ZonedWrite *next;
-    ZoneWrites *zw;
+    ZoneBusy *zb;
     uint64_t start;
 
     if (w->zone == ZONE_SM_NONE) {
         return ret;
     }
-    g = &z->geo;
-    start = zone_start(g, w->zone);
-    zw = g_hash_table_lookup(z->busy, GUINT_TO_POINTER(w->zone));
-    if (QTAILQ_FIRST(&zw->inflight) != w) {
-        /* Complete in zone order: the write before this one wakes it */
-        w->co = qemu_coroutine_self();
-        qemu_coroutine_yield();
+    start = zone_start(&z->geo, w->zone);
+    qemu_mutex_lock(&z->lock);
+    zb = busy_zone(z, w->zone);
+    /* Complete in zone order: the write before this one wakes it */
+    while (QTAILQ_FIRST(&zb->inflight) != w) {
+        qemu_co_queue_wait(&w->turn, &z->lock);
     }
-    QTAILQ_REMOVE(&zw->inflight, w, next);
+    QTAILQ_REMOVE(&zb->inflight, w, next);
 
-    if (ret >= 0 && zw->failed) {
+    if (ret == -ENOTSUP && !zb->failed &&
+        bs->wps->wp[w->zone] == w->end) {
+        set_wp(bs, w->zone, w->offset);
+        zone_sm_set_wp(&z->sm, w->zone, w->offset != start, false);
+    } else if (ret >= 0 && zb->failed) {
         /*
          * Its data lies past the write pointer that an earlier write
          * left behind: it reads as zeros, and the write failed
          */
         ret = -EIO;
-    } else if (ret < 0 && !zw->failed) {
-        zw->failed = true;
-        bs->wps->wp[w->zone] = w->offset;
+    } else if (ret < 0 && !zb->failed) {
+        zb->failed = true;
+        set_wp(bs, w->zone, w->offset);
         zone_sm_set_wp(&z->sm, w->zone, w->offset != start, false);
         trace_qcow2_zoned_write_failed(bs, w->zone, w->offset, ret);
     } else if (ret >= 0) {
-        zw->done_wp = w->end;
+        zb->done_wp = w->end;
         set_bit(w->zone, z->dirty);
         zone_sm_set_wp(&z->sm, w->zone, true, w->end == cap_end(z, w->zone));
     }
 
-    next = QTAILQ_FIRST(&zw->inflight);
-    if (next && next->co) {
-        /*
-         * The next write completes once this coroutine is done.  What its
-         * completion submits may then reach the zone before what this
-         * completion submitted; wait_for_predecessors() absorbs that.
-         */
-        aio_co_wake(next->co);
-        next->co = NULL;
-    }
-    if (QTAILQ_EMPTY(&zw->inflight)) {
-        /* New writes that wait for a failure to drain may go on */
-        qemu_co_queue_restart_all(&zw->waiters);
+    next = QTAILQ_FIRST(&zb->inflight);
+    if (next) {
+        qemu_co_queue_next(&next->turn);
+    } else {
         g_hash_table_remove(z->busy, GUINT_TO_POINTER(w->zone));
         if (z->spare) {
-            g_free(zw);
+            g_free(zb);
         } else {
-            z->spare = zw;
+            z->spare = zb;
         }
+        /* Writes behind a failure, resets and finishes may go on */
+        qemu_co_queue_restart_all(&z->idle);
     }
-    qemu_co_rwlock_unlock(&z->mgmt_lock);
+    qemu_mutex_unlock(&z->lock);
+    return ret;
+}
+
+/* Zeros for a write zeroes that qcow2 cannot do as one: its range is ours */
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_write_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                         BdrvRequestFlags flags)
+{
+    size_t len = MIN(bytes, 1 * MiB);
+    void *zeros = qemu_try_blockalign0(bs, len);
+    int ret = 0;
+
+    if (!zeros) {
+        return -ENOMEM;
+    }
+    while (bytes && ret >= 0) {
+        QEMUIOVector qiov;
+        size_t n = MIN(bytes, len);
+
+        qemu_iovec_init_buf(&qiov, zeros, n);
+        ret = qcow2_co_pwritev_data(bs, offset, n, &qiov, 0,
+                                    flags & BDRV_REQ_FUA);
+        offset += n;
+        bytes -= n;
+    }
+    qemu_vfree(zeros);
     return ret;
 }
 
 /*
  * Write paths that cannot obey the zone rules (compressed writes, copy
- * offload, discard): allowed in conventional zones only
+ * offload, discard), and copy offload that would read past a write
+ * pointer: allowed in conventional zones only
  */
 int qcow2_zoned_conventional_only(BlockDriverState *bs, int64_t offset,
                                   int64_t bytes)
@@ -1180,33 +1316,47 @@ int qcow2_zoned_conventional_only(BlockDriverState *bs, int64_t offset,
         return 0;
     }
     g = &s->zoned->geo;
-    return is_seq(g, zone_of(g, offset + bytes - 1)) ? -ENOTSUP : 0;
+    if (offset >= s->zoned->disk_size) {
+        return 0;
+    }
+    return is_seq(g, zone_of(g, MIN(offset + bytes, s->zoned->disk_size) - 1))
+           ? -ENOTSUP : 0;
 }
 
-/* Reads past the write pointer of a sequential zone return zeros */
-void qcow2_zoned_zero_unwritten(BlockDriverState *bs, int64_t offset,
-                                int64_t bytes, QEMUIOVector *qiov,
-                                size_t qiov_offset)
+/*
+ * A read of [@offset, @offset + @bytes) in pieces: returns the length of
+ * the first piece (a run of conventional zones, or part of one sequential
+ * zone) and sets *@valid to how many of its first bytes hold data: what
+ * writes completed by now put there.  The rest reads as zeros.
+ */
+int64_t qcow2_zoned_read_piece(BlockDriverState *bs, int64_t offset,
+                               int64_t bytes, int64_t *valid)
 {
     BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g;
-    uint64_t end = offset + bytes;
+    uint64_t end, limit;
     uint32_t idx;
 
-    if (!s->zoned || !bytes) {
-        return;
+    *valid = bytes;
+    if (!z || offset >= z->disk_size) {
+        return bytes;
     }
-    g = &s->zoned->geo;
-    for (idx = zone_of(g, offset); idx <= zone_of(g, end - 1); idx++) {
-        uint64_t zs = zone_start(g, idx);
-        uint64_t from = MAX(offset, bs->wps->wp[idx]);
-        uint64_t to = MIN(end, zs + g->zone_size);
-
-        if (is_seq(g, idx) && from < to) {
-            qemu_iovec_memset(qiov, qiov_offset + (from - offset), 0,
-                              to - from);
-        }
+    g = &z->geo;
+    idx = zone_of(g, offset);
+    if (!is_seq(g, idx)) {
+        *valid = MIN(bytes, zone_start(g, g->conventional_zones) - offset);
+        return *valid;
     }
+    if (!z->loaded) {
+        return -EIO;
+    }
+    end = MIN(offset + bytes, zone_start(g, idx) + g->zone_size);
+    qemu_mutex_lock(&z->lock);
+    limit = done_wp(bs, idx);
+    qemu_mutex_unlock(&z->lock);
+    *valid = limit > offset ? MIN(end, limit) - offset : 0;
+    return end - offset;
 }
 
 int coroutine_fn GRAPH_RDLOCK
@@ -1227,6 +1377,10 @@ qcow2_zoned_co_report(BlockDriverState *bs, int64_t offset,
         *nr_zones = 0;
         return offset < 0 ? -EINVAL : 0;
     }
+    if (!z->loaded) {
+        return -EIO;
+    }
+    qemu_mutex_lock(&z->lock);
     for (idx = zone_of(g, offset), n = 0;
          idx < g->nr_zones && n < *nr_zones; idx++, n++) {
         uint64_t start = zone_start(g, idx);
@@ -1242,8 +1396,44 @@ qcow2_zoned_co_report(BlockDriverState *bs, int64_t offset,
             .state = zone_sm_cond(&z->sm, idx),
         };
     }
+    qemu_mutex_unlock(&z->lock);
     *nr_zones = n;
     return 0;
+}
+
+/*
+ * Zones @lo..@hi become the caller's: once none of them has writes in
+ * flight or another owner, new writes to them wait until zones_release()
+ */
+static void coroutine_fn zones_acquire(Qcow2Zoned *z, uint32_t lo,
+                                       uint32_t hi)
+{
+    GHashTableIter it;
+    gpointer key;
+    bool busy;
+
+    qemu_mutex_lock(&z->lock);
+    do {
+        busy = find_next_bit(z->owned, (unsigned long)hi + 1, lo) <= hi;
+        g_hash_table_iter_init(&it, z->busy);
+        while (!busy && g_hash_table_iter_next(&it, &key, NULL)) {
+            busy = GPOINTER_TO_UINT(key) >= lo && GPOINTER_TO_UINT(key) <= hi;
+        }
+        if (busy) {
+            qemu_co_queue_wait(&z->idle, &z->lock);
+        }
+    } while (busy);
+    bitmap_set(z->owned, lo, hi - lo + 1);
+    qemu_mutex_unlock(&z->lock);
+}
+
+static void coroutine_fn zones_release(Qcow2Zoned *z, uint32_t lo,
+                                       uint32_t hi)
+{
+    qemu_mutex_lock(&z->lock);
+    bitmap_clear(z->owned, lo, hi - lo + 1);
+    qemu_co_queue_restart_all(&z->idle);
+    qemu_mutex_unlock(&z->lock);
 }
 
 /*
@@ -1264,58 +1454,87 @@ discard_range(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     return ret;
 }
 
-/* Reset zones @lo..@hi: their entries first, durably; then their data */
+/* A reset changes zone @idx: it is sequential and holds something */
+static bool needs_reset(BlockDriverState *bs, uint32_t idx)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+
+    return is_seq(&z->geo, idx) &&
+           (bs->wps->wp[idx] != zone_start(&z->geo, idx) ||
+            zone_sm_cond(&z->sm, idx) != BLK_ZS_EMPTY);
+}
+
+/*
+ * Reset zones @lo..@hi, which the caller owns: their entries first,
+ * durably, then memory; then their data
+ */
 static int coroutine_fn GRAPH_RDLOCK
 reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g = &z->geo;
-    g_autofree unsigned long *reset = bitmap_new(hi - lo + 1);
-    uint32_t idx, first = UINT32_MAX, last = 0;
+    g_autofree unsigned long *reset = bitmap_try_new(hi - lo + 1);
+    TableUpdate u;
+    uint32_t idx;
     int ret = 0;
 
+    if (!reset) {
+        return -ENOMEM;
+    }
     qemu_co_mutex_lock(&z->table_lock);
-    for (idx = lo; idx <= hi; idx++) {
-        /* Empty zones are left alone: nothing to write, nothing to free */
-        if (!is_seq(g, idx) ||
-            (bs->wps->wp[idx] == zone_start(g, idx) &&
-             zone_sm_cond(&z->sm, idx) == BLK_ZS_EMPTY)) {
-            continue;
+    table_update_init(bs, &u);
+    qemu_mutex_lock(&z->lock);
+    for (idx = lo; idx <= hi && ret == 0; idx++) {
+        if (needs_reset(bs, idx)) {
+            set_bit(idx - lo, reset);
+            if (!stage_entry(z, &u, idx,
+                             encode_entry(g, idx, zone_start(g, idx)))) {
+                ret = -ENOMEM;
+            }
         }
-        bs->wps->wp[idx] = zone_start(g, idx);
-        zone_sm_reset(&z->sm, idx);
-        set_bit(idx - lo, reset);
-        first = MIN(first, idx);
-        last = idx;
     }
-    if (first != UINT32_MAX) {
-        ret = persist_entries(bs, first, last);
+    qemu_mutex_unlock(&z->lock);
+    if (ret == 0) {
+        ret = write_staged(bs, &u);
     }
+    if (ret < 0) {
+        /* The zones stay as they are; their entries are written again */
+        redirty_staged(z, &u);
+    } else {
+        qemu_mutex_lock(&z->lock);
+        for (idx = find_first_bit(reset, hi - lo + 1); idx <= hi - lo;
+             idx = find_next_bit(reset, hi - lo + 1, idx + 1)) {
+            set_wp(bs, lo + idx, zone_start(g, lo + idx));
+            zone_sm_reset(&z->sm, lo + idx);
+            clear_bit(lo + idx, z->dirty);
+        }
+        qemu_mutex_unlock(&z->lock);
+    }
+    table_update_free(&u);
     qemu_co_mutex_unlock(&z->table_lock);
     if (ret < 0) {
         return ret;
     }
 
-    for (idx = lo; idx <= hi; idx++) {
-        uint64_t start = zone_start(g, idx);
+    for (idx = find_first_bit(reset, hi - lo + 1); idx <= hi - lo;
+         idx = find_next_bit(reset, hi - lo + 1, idx + 1)) {
+        uint64_t start = zone_start(g, lo + idx);
         int r;
 
-        if (!test_bit(idx - lo, reset)) {
-            continue;
-        }
         /* Not an error if it fails: the zone reads as zeros anyway */
         r = discard_range(bs, start, MIN(g->zone_size, z->disk_size - start));
         if (r < 0) {
-            trace_qcow2_zoned_discard_failed(bs, idx, r);
+            trace_qcow2_zoned_discard_failed(bs, lo + idx, r);
         }
     }
     return 0;
 }
 
 /*
- * Finish zone @idx: the rest of its capacity reads as zeros, then it is
- * full, durably
+ * Finish zone @idx, which the caller owns: the rest of its capacity reads
+ * as zeros, then it is full, durably, and then in memory
  */
 static int coroutine_fn GRAPH_RDLOCK
 finish_zone(BlockDriverState *bs, uint32_t idx)
@@ -1323,21 +1542,23 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g = &z->geo;
-    uint64_t wp = bs->wps->wp[idx];
     uint64_t zend = MIN(zone_start(g, idx) + g->zone_size, z->disk_size);
-    uint64_t aligned = MIN(ROUND_UP(wp, s->cluster_size), zend);
+    uint64_t wp, aligned;
+    BlockZoneState cond;
+    TableUpdate u;
     int ret;
 
-    if (zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL) {
+    qemu_mutex_lock(&z->lock);
+    wp = bs->wps->wp[idx];
+    cond = zone_sm_cond(&z->sm, idx);
+    qemu_mutex_unlock(&z->lock);
+    if (cond == BLK_ZS_FULL) {
         return 0;
     }
     /* What a failed write or a crash left past the write pointer goes */
+    aligned = MIN(ROUND_UP(wp, s->cluster_size), zend);
     if (aligned > wp) {
-        g_autofree void *zeros = g_malloc0(aligned - wp);
-        QEMUIOVector qiov;
-
-        qemu_iovec_init_buf(&qiov, zeros, aligned - wp);
-        ret = qcow2_co_pwritev_data(bs, wp, aligned - wp, &qiov, 0, 0);
+        ret = qcow2_zoned_write_zeroes(bs, wp, aligned - wp, 0);
         if (ret < 0) {
             return ret;
         }
@@ -1359,9 +1580,19 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     }
 
     qemu_co_mutex_lock(&z->table_lock);
-    bs->wps->wp[idx] = cap_end(z, idx);
-    zone_sm_finish(&z->sm, idx);
-    ret = persist_entries(bs, idx, idx);
+    table_update_init(bs, &u);
+    ret = stage_entry(z, &u, idx, encode_entry(g, idx, cap_end(z, idx))) ?
+          write_staged(bs, &u) : -ENOMEM;
+    if (ret < 0) {
+        redirty_staged(z, &u);
+    } else {
+        qemu_mutex_lock(&z->lock);
+        set_wp(bs, idx, cap_end(z, idx));
+        zone_sm_finish(&z->sm, idx);
+        clear_bit(idx, z->dirty);
+        qemu_mutex_unlock(&z->lock);
+    }
+    table_update_free(&u);
     qemu_co_mutex_unlock(&z->table_lock);
     return ret;
 }
@@ -1395,35 +1626,46 @@ qcow2_zoned_co_mgmt(BlockDriverState *bs, BlockZoneOp op, int64_t offset,
     if (!all && !is_seq(g, lo)) {
         return -EINVAL;
     }
+    if (!z->loaded) {
+        return -EIO;
+    }
 
-    qemu_co_rwlock_wrlock(&z->mgmt_lock);
     trace_qcow2_zoned_mgmt(bs, op, lo, hi);
     switch (op) {
     case BLK_ZO_OPEN:
+    case BLK_ZO_CLOSE:
+        /* No I/O: only a reset or finish of the same zones is waited for */
+        qemu_mutex_lock(&z->lock);
+        while (find_next_bit(z->owned, (unsigned long)hi + 1, lo) <= hi) {
+            qemu_co_queue_wait(&z->idle, &z->lock);
+        }
         for (idx = lo; idx <= hi && ret >= 0; idx++) {
+            if (op == BLK_ZO_CLOSE) {
+                ret = zone_sm_close(&z->sm, idx);
+                continue;
+            }
             ret = zone_sm_open(&z->sm, idx, &closed);
             if (ret == 0 && closed != ZONE_SM_NONE) {
                 trace_qcow2_zoned_implicit_close(bs, closed);
             }
         }
-        break;
-    case BLK_ZO_CLOSE:
-        for (idx = lo; idx <= hi && ret >= 0; idx++) {
-            ret = zone_sm_close(&z->sm, idx);
-        }
+        qemu_mutex_unlock(&z->lock);
         break;
     case BLK_ZO_FINISH:
+        zones_acquire(z, lo, hi);
         for (idx = lo; idx <= hi && ret >= 0; idx++) {
             ret = finish_zone(bs, idx);
         }
+        zones_release(z, lo, hi);
         break;
     case BLK_ZO_RESET:
+        zones_acquire(z, lo, hi);
         ret = reset_zones(bs, lo, hi);
+        zones_release(z, lo, hi);
         break;
     default:
         ret = -ENOTSUP;
         break;
     }
-    qemu_co_rwlock_unlock(&z->mgmt_lock);
     return ret;
 }
