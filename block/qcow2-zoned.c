@@ -1094,7 +1094,7 @@ int GRAPH_RDLOCK qcow2_zoned_inactivate(BlockDriverState *bs)
 
 /*
  * Range [@offset, @offset + @bytes) of the disk lies in zone @idx, or in
- * conventional zones only
+ * conventional zones only.  -ERANGE if it crosses into a sequential zone.
  */
 static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
                        uint32_t *idx)
@@ -1111,7 +1111,7 @@ static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
         return 0;
     }
     if (first != last) {
-        return -EINVAL;
+        return -ERANGE;
     }
     if (!QEMU_IS_ALIGNED(offset | bytes, BDRV_SECTOR_SIZE)) {
         return -EINVAL;
@@ -1122,9 +1122,15 @@ static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
 /*
  * Before a write (or zone append, @append) of @bytes at *@offset: check
  * the zone rules, open the zone, reserve the range.  For an append,
- * *@offset is set to where the data goes.  A write that is not at the
- * write pointer fails at once, as on a device.  Pair with
+ * *@offset is set to where the data goes.  Pair with
  * qcow2_zoned_write_end on success.
+ *
+ * Each broken rule has its errno, as front-ends have a status for each:
+ * -EFBIG the zone is full, -EINVAL the write is not at the write pointer
+ * (or not sector aligned, or an append not at a zone start or too long),
+ * -ERANGE it crosses the zone's capacity or a zone boundary,
+ * -ETOOMANYREFS / -EOVERFLOW the open / active limit.  A write that is not
+ * at the write pointer fails at once, as on a device.
  */
 int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
                                          int64_t *offset, int64_t bytes,
@@ -1175,10 +1181,12 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     if (append) {
         *offset = wp;
     }
-    if (*offset != wp) {
+    if (zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL) {
+        ret = -EFBIG;
+    } else if (*offset != wp) {
         ret = -EINVAL;
     } else if (wp + bytes > cap_end(z, idx)) {
-        ret = -EINVAL;
+        ret = -ERANGE;
     } else {
         ret = zone_sm_write(&z->sm, idx, &closed);
         if (ret == 0 && closed != ZONE_SM_NONE) {
