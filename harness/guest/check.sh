@@ -6,8 +6,9 @@
 # usage: check.sh [fast|full]
 #   fast (make check): sysfs limits, blkzone against the host's report,
 #        zone resource errors, a power cut, no merging across zones,
-#        requests the disk must refuse, a subset of fio's zoned suite,
-#        f2fs across a power cut
+#        requests the disk must refuse, fio from both vCPUs on a disk
+#        whose two queues two iothreads serve, a subset of fio's zoned
+#        suite, f2fs across a power cut
 #   full (make check-guest): that, fio's whole suite on our disk, on
 #        QEMU's NVMe ZNS and on null_blk (the baselines), btrfs and zonefs
 # The fio suite's summaries go to build/guest-work/fio-summary.
@@ -52,6 +53,51 @@ expect() {  # expect NAME FILE LINE...: every LINE is in FILE
     done
     echo "$name pass"
 }
+# zones_match OUT N: the zone report the guest printed after a line
+# "REPORT" in OUT (blkzone report of N zones from zone 8) is the host's
+# report of the image (qemu-io).  Guest: "start: 0x..., ..., wptr 0x<rel>
+# ..., zcond: N(..)" in sectors; host: absolute sectors.  After the
+# restart, open zones are closed (or empty if nothing was written); a full
+# zone's pointer is Linux's zone end in the guest and the capacity on the
+# host.
+zones_match() {
+    local out=$1 n=$2
+    sed -n '/^REPORT$/,$p' "$out" |
+        sed -n 's/.*start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\) .*zcond: *\([0-9]*\)(.*/\1 \2 \3/p' |
+        while read -r start wp cond; do
+            case $cond in
+            2|3|4) [ $((16#$wp)) -gt 0 ] && cond=4 || cond=1 ;;
+            esac
+            [ "$cond" = 14 ] && wp=FULL
+            printf '%d %s %s\n' $((16#$start)) "$wp" "$cond"
+        done > "${out%.out}.guest-zones"
+    "$BUILD/qemu-io" -f qcow2 -c "zrp 32M $n" "$img" |
+        sed -n 's/^start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\), zcond:\([0-9]*\),.*/\1 \2 \3/p' |
+        while read -r start wp cond; do
+            rel=$(printf '%06x' $((16#$wp - 16#$start)))
+            [ "$cond" = 14 ] && rel=FULL
+            printf '%d %s %s\n' $((16#$start)) "$rel" "$cond"
+        done > "${out%.out}.host-zones"
+    [ -s "${out%.out}.guest-zones" ] &&
+        diff "${out%.out}.guest-zones" "${out%.out}.host-zones" >&2
+}
+# qemu_died OUT: if the run.sh output OUT says that the guest did not
+# finish, why: QEMU's exit code or signal and its last words
+qemu_died() {
+    local code why last
+    code=$(sed -n 's/.*the guest did not finish its test (QEMU exit code \([0-9]*\)).*/\1/p' "$1")
+    [ -n "$code" ] || return 0
+    if [ "$code" = 124 ] || [ "$code" = 137 ]; then
+        why="the guest did not finish in time (hung?)"
+    elif [ "$code" -gt 128 ]; then
+        why="QEMU crashed with signal $((code - 128)) (SIG$(kill -l $((code - 128))))"
+    else
+        why="QEMU exited with code $code"
+    fi
+    last=$(grep -av 'did not finish its test' "$1" |
+           grep -a -m1 'qemu-system-x86_64: \|Assertion\|assertion\|ERROR:\|corrupted\|double free\|free(): ' || true)
+    echo "$why${last:+: $last}"
+}
 
 # blkzone in the guest; afterwards the host's zone report must agree
 fresh
@@ -63,27 +109,7 @@ if "$TOP/harness/guest/run.sh" "$T/blkzone.sh" \
     grep -q '^zone_append_max_bytes=65536$' "$W/blkzone.out" &&
         echo "guest-sysfs-limits pass" || echo "guest-sysfs-limits fail"
     echo "guest-blkzone pass"
-    # Guest: "start: 0x..., ..., wptr 0x<rel> ..., zcond: N(..)" in sectors;
-    # host: absolute sectors.  After the restart, open zones are closed
-    # (or empty if nothing was written); a full zone's pointer is Linux's
-    # zone end in the guest and the capacity on the host.
-    sed -n '/^REPORT$/,$p' "$W/blkzone.out" |
-        sed -n 's/.*start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\) .*zcond: *\([0-9]*\)(.*/\1 \2 \3/p' |
-        while read -r start wp cond; do
-            case $cond in
-            2|3|4) [ $((16#$wp)) -gt 0 ] && cond=4 || cond=1 ;;
-            esac
-            [ "$cond" = 14 ] && wp=FULL
-            printf '%d %s %s\n' $((16#$start)) "$wp" "$cond"
-        done > "$W/guest.zones"
-    "$BUILD/qemu-io" -f qcow2 -c "zrp 32M 5" "$img" |
-        sed -n 's/^start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\), zcond:\([0-9]*\),.*/\1 \2 \3/p' |
-        while read -r start wp cond; do
-            rel=$(printf '%06x' $((16#$wp - 16#$start)))
-            [ "$cond" = 14 ] && rel=FULL
-            printf '%d %s %s\n' $((16#$start)) "$rel" "$cond"
-        done > "$W/host.zones"
-    if [ -s "$W/guest.zones" ] && diff "$W/guest.zones" "$W/host.zones" >&2; then
+    if zones_match "$W/blkzone.out" 5; then
         echo "guest-blkzone-matches-host pass"
     else
         echo "guest-blkzone-matches-host fail"
@@ -159,6 +185,40 @@ printf 'virtio statuses: %s ZONE_INVALID_CMD, %s ZONE_UNALIGNED_WP, %s IOERR\n' 
 [ "$(st 3)" -ge 2 ] && [ "$(st 4)" -ge 1 ] && [ "$(st 1)" = 0 ] &&
     echo "guest-hostile-virtio-statuses pass" ||
     echo "guest-hostile-virtio-statuses fail"
+
+# Two iothreads serve the disk's two queues (iothread-vq-mapping), so QEMU
+# takes requests for the same zones from two threads at once: fio jobs on
+# both vCPUs, verified sequential writes and random-zone writes with zone
+# resets, on 8 zones.  QEMU must not die, fio must find no error, the
+# host's zone report must match the guest's and the image must be clean.
+fresh
+iodisk=(-object "iothread,id=io0" -object "iothread,id=io1"
+        -blockdev "file,filename=$img,node-name=f"
+        -blockdev "qcow2,file=f,node-name=zd"
+        -device '{"driver":"virtio-blk-pci","drive":"zd","num-queues":2,"iothread-vq-mapping":[{"iothread":"io0"},{"iothread":"io1"}]}')
+t0=$SECONDS
+GUEST_TIMEOUT=240 "$TOP/harness/guest/run.sh" "$T/iothreads.sh" "${iodisk[@]}" \
+    > "$W/iothreads.out" 2>&1 || true
+cat "$W/iothreads.out" >&2
+why=$(qemu_died "$W/iothreads.out")
+if [ -n "$why" ]; then
+    echo "guest-iothreads fail: $why (after $((SECONDS - t0)) s)"
+elif grep -q '^FAIL: ' "$W/iothreads.out"; then
+    echo "guest-iothreads fail: $(grep -m1 '^FAIL: ' "$W/iothreads.out" | cut -c7-)"
+else
+    expect guest-iothreads "$W/iothreads.out" "queues: 2" \
+        "own-zones-verified: ok" "shared-zones-resets: ok" \
+        "verified-and-random: ok" "=== GUEST TEST END rc=0 ==="
+fi
+if [ -n "$why" ]; then
+    echo "guest-iothreads-matches-host fail: no zone report (QEMU died)"
+elif zones_match "$W/iothreads.out" 8; then
+    echo "guest-iothreads-matches-host pass"
+else
+    echo "guest-iothreads-matches-host fail: the host's zone report differs from the guest's"
+fi
+# QEMU's death is a power cut: leaked clusters are allowed then
+image_check guest-iothreads-image-check ${why:+after-cut}
 
 # fio's zoned suite (t/zbd/test-zbd-support of Debian's fio 3.33)
 # fio_run NAME DEV OPTS PREP [QEMU ARGS...]: the suite in a guest against
