@@ -1542,7 +1542,9 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
 
 /*
  * Finish zone @idx, which the caller owns: the rest of its capacity reads
- * as zeros, then it is full, durably, and then in memory
+ * as zeros, then it is full, durably, and then in memory.  A zone that
+ * writes filled is made durable too: a finish that completed survives a
+ * crash, whatever made the zone full.
  */
 static int coroutine_fn GRAPH_RDLOCK
 finish_zone(BlockDriverState *bs, uint32_t idx)
@@ -1552,26 +1554,27 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     const Qcow2ZoneGeometry *g = &z->geo;
     uint64_t zend = MIN(zone_start(g, idx) + g->zone_size, z->disk_size);
     uint64_t wp, aligned;
-    BlockZoneState cond;
+    bool full, dirty;
     TableUpdate u;
     int ret;
 
     qemu_mutex_lock(&z->lock);
     wp = bs->wps->wp[idx];
-    cond = zone_sm_cond(&z->sm, idx);
+    full = zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL;
+    dirty = test_bit(idx, z->dirty);
     qemu_mutex_unlock(&z->lock);
-    if (cond == BLK_ZS_FULL) {
+    if (full && !dirty) {
         return 0;
     }
     /* What a failed write or a crash left past the write pointer goes */
     aligned = MIN(ROUND_UP(wp, s->cluster_size), zend);
-    if (aligned > wp) {
+    if (!full && aligned > wp) {
         ret = qcow2_zoned_write_zeroes(bs, wp, aligned - wp, 0);
         if (ret < 0) {
             return ret;
         }
     }
-    if (zend > aligned) {
+    if (!full && zend > aligned) {
         ret = discard_range(bs, aligned, zend - aligned);
         if (ret < 0) {
             return ret;
