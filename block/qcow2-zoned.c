@@ -1126,7 +1126,8 @@ static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
  * qcow2_zoned_write_end on success.
  *
  * Each broken rule has its errno, as front-ends have a status for each:
- * -EFBIG the zone is full, -EINVAL the write is not at the write pointer
+ * -EFBIG the zone is full (or writes in flight take the rest of its
+ * capacity), -EINVAL the write is not at the write pointer
  * (or not sector aligned, or an append not at a zone start or too long),
  * -ERANGE it crosses the zone's capacity or a zone boundary,
  * -ETOOMANYREFS / -EOVERFLOW the open / active limit.  A write that is not
@@ -1181,7 +1182,8 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     if (append) {
         *offset = wp;
     }
-    if (zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL) {
+    if (zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL || wp == cap_end(z, idx)) {
+        /* Full, or about to be: what is in flight takes all that is left */
         ret = -EFBIG;
     } else if (*offset != wp) {
         ret = -EINVAL;
