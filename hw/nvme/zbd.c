@@ -1,0 +1,875 @@
+/*
+ * QEMU NVM Express: Zoned Namespaces on zoned block nodes
+ *
+ * A namespace whose drive is a host-managed zoned block node (a zoned qcow2
+ * image, for one) is a ZNS namespace whose zones are the node's zones: the
+ * geometry, the write pointers and the zone states all come from the node,
+ * and hw/nvme keeps no copy of them.  Zone Management Send and Receive and
+ * Zone Append become the block layer's zone calls; Write, Write Zeroes,
+ * Read and Flush take the ordinary path, and the node refuses what breaks
+ * the zone rules with an errno that nvme_zbd_errno_status() turns into the
+ * ZNS status.
+ *
+ * Copyright (c) 2026 The zoned qcow2 authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/error-report.h"
+#include "qemu/coroutine.h"
+#include "qemu/iov.h"
+#include "qemu/memalign.h"
+#include "qapi/error.h"
+#include "block/block_int.h"
+#include "system/block-backend.h"
+
+#include "nvme.h"
+#include "trace.h"
+
+/* Zone descriptors fetched from the drive at a time */
+#define NVME_ZBD_BATCH 1024
+
+/* The unit of the Zone Append Size Limit: CAP.MPSMIN, 4 KiB */
+#define NVME_ZBD_MIN_PAGE 4096
+
+/*
+ * ZASL 0 means "as MDTS": the smallest limit ZASL can state is two pages.
+ */
+#define NVME_ZBD_MIN_APPEND (2 * NVME_ZBD_MIN_PAGE)
+
+struct NvmeZbd {
+    uint64_t zone_bytes;     /* zone size in bytes */
+    uint64_t max_append;     /* the largest Zone Append, in bytes */
+};
+
+/* The state of one Zone Management command, run in a coroutine */
+typedef struct NvmeZbdAIOCB {
+    BlockAIOCB common;
+    NvmeRequest *req;
+    bool cancelled;
+    /* Zone Append */
+    int64_t offset;
+    void *buf;
+    QEMUIOVector qiov;
+} NvmeZbdAIOCB;
+
+static void nvme_zbd_cancel(BlockAIOCB *acb)
+{
+    NvmeZbdAIOCB *iocb = container_of(acb, NvmeZbdAIOCB, common);
+
+    /* Stops at the next zone; a drive request in flight runs to its end */
+    iocb->cancelled = true;
+}
+
+static const AIOCBInfo nvme_zbd_aiocb_info = {
+    .aiocb_size = sizeof(NvmeZbdAIOCB),
+    .cancel_async = nvme_zbd_cancel,
+};
+
+static bool nvme_zbd_drive_is_zoned(BlockBackend *blk)
+{
+    BlockDriverState *bs = blk_bs(blk);
+
+    return bs && bs->bl.zoned == BLK_Z_HM;
+}
+
+uint16_t nvme_zbd_errno_status(int ret)
+{
+    switch (ret) {
+    case -EINVAL:
+        /* not at the write pointer */
+        return NVME_ZONE_INVALID_WRITE | NVME_DNR;
+    case -ERANGE:
+        /* across the zone's capacity or into the next zone */
+        return NVME_ZONE_BOUNDARY_ERROR | NVME_DNR;
+    case -EFBIG:
+        return NVME_ZONE_FULL | NVME_DNR;
+    case -ETOOMANYREFS:
+        return NVME_ZONE_TOO_MANY_OPEN | NVME_DNR;
+    case -EOVERFLOW:
+        return NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * The zone management errnos: the drive checked the transition, or ran out
+ * of open or active resources; an I/O error is the drive's own.
+ */
+static uint16_t nvme_zbd_mgmt_status(int ret)
+{
+    switch (ret) {
+    case 0:
+        return NVME_SUCCESS;
+    case -EINVAL:
+        return NVME_ZONE_INVAL_TRANSITION | NVME_DNR;
+    case -ETOOMANYREFS:
+        return NVME_ZONE_TOO_MANY_OPEN | NVME_DNR;
+    case -EOVERFLOW:
+        return NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR;
+    case -EPERM:
+    case -EACCES:
+        return NVME_ZONE_READ_ONLY | NVME_DNR;
+    default:
+        return NVME_INTERNAL_DEV_ERROR;
+    }
+}
+
+/* Geometry and limits */
+
+static int nvme_zbd_refuse_param(NvmeNamespace *ns, Error **errp)
+{
+    const NvmeNamespaceParams *p = &ns->params;
+    const char *drive = blk_name(ns->blkconf.blk);
+    const char *given = p->zone_size_bs ? "zoned.zone_size" :
+                        p->zone_cap_bs ? "zoned.zone_capacity" :
+                        p->max_open_zones ? "zoned.max_open" :
+                        p->max_active_zones ? "zoned.max_active" :
+                        p->zd_extension_size ? "zoned.descr_ext_size" :
+                        p->numzrwa ? "zoned.numzrwa" :
+                        p->zrwas ? "zoned.zrwas" : NULL;
+
+    if (given) {
+        error_setg(errp, "'%s' cannot be set: the zones of a namespace on "
+                   "zoned drive '%s' are the drive's", given, drive);
+        return -1;
+    }
+    if (ns->params.ms || ns->params.pi) {
+        error_setg(errp, "a namespace on zoned drive '%s' cannot have "
+                   "metadata or protection information ('ms', 'pi')", drive);
+        return -1;
+    }
+    if (ns->endgrp && ns->endgrp->fdp.enabled) {
+        error_setg(errp, "a namespace on zoned drive '%s' cannot be part of "
+                   "an FDP configuration", drive);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * What the zones look like: no conventional zone, and every zone but a
+ * short last one with the capacity of the first.
+ */
+static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
+                                uint32_t nr_zones, uint64_t *cap,
+                                Error **errp)
+{
+    BlockBackend *blk = ns->blkconf.blk;
+    g_autofree BlockZoneDescriptor *zones =
+        g_new(BlockZoneDescriptor, NVME_ZBD_BATCH);
+    uint32_t idx = 0, conv = 0, i;
+    unsigned int n;
+    int ret;
+
+    *cap = 0;
+    while (idx < nr_zones) {
+        n = MIN(NVME_ZBD_BATCH, nr_zones - idx);
+        ret = blk_zone_report(blk, idx * zone_bytes, &n, zones);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "cannot read the zones of drive "
+                             "'%s'", blk_name(blk));
+            return -1;
+        }
+        if (n == 0) {
+            break;
+        }
+        for (i = 0; i < n; i++) {
+            if (zones[i].type == BLK_ZT_CONV) {
+                conv++;
+            } else if (!*cap) {
+                *cap = zones[i].cap;
+            } else if (zones[i].cap != *cap &&
+                       zones[i].length == zone_bytes) {
+                error_setg(errp, "zone %u of drive '%s' has a capacity of "
+                           "%" PRIu64 " bytes, zone %u one of %" PRIu64
+                           " bytes: ZNS zones have one capacity",
+                           idx + i, blk_name(blk), zones[i].cap, conv,
+                           *cap);
+                return -1;
+            }
+        }
+        idx += n;
+    }
+    if (conv) {
+        error_setg(errp, "drive '%s' has %u conventional zones "
+                   "(zone.conventional_zones): a ZNS namespace has none",
+                   blk_name(blk), conv);
+        return -1;
+    }
+    return 0;
+}
+
+int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
+{
+    BlockBackend *blk = ns->blkconf.blk;
+    const char *drive = blk_name(blk);
+    BlockDriverState *bs = blk_bs(blk);
+    NvmeIdNsZoned *id_ns_z;
+    uint64_t zone_bytes, cap, nsze, zone_lbas, max_append;
+    uint32_t nr_zones, i;
+
+    if (!nvme_zbd_drive_is_zoned(blk)) {
+        return 0;
+    }
+    if (nvme_zbd_refuse_param(ns, errp) < 0) {
+        return -1;
+    }
+
+    zone_bytes = bs->bl.zone_size;
+    if (!zone_bytes || zone_bytes % ns->lbasz) {
+        error_setg(errp, "the zone size of drive '%s' (%" PRIu64 " bytes) "
+                   "is not a multiple of the logical block size (%zu)",
+                   drive, zone_bytes, ns->lbasz);
+        return -1;
+    }
+    nr_zones = ns->size / zone_bytes;
+    if (!nr_zones) {
+        error_setg(errp, "drive '%s' is smaller than one zone", drive);
+        return -1;
+    }
+    if (nvme_zbd_check_zones(ns, zone_bytes, bs->bl.nr_zones, &cap,
+                             errp) < 0) {
+        return -1;
+    }
+    if (!cap || cap % ns->lbasz) {
+        error_setg(errp, "the zone capacity of drive '%s' (%" PRIu64
+                   " bytes) is not a multiple of the logical block size "
+                   "(%zu)", drive, cap, ns->lbasz);
+        return -1;
+    }
+    max_append = (uint64_t)bs->bl.max_append_sectors << BDRV_SECTOR_BITS;
+    if (max_append < NVME_ZBD_MIN_APPEND) {
+        error_setg(errp, "drive '%s' takes zone appends of at most %" PRIu64
+                   " bytes (zone.max_append_bytes): the smallest limit NVMe "
+                   "can state (ZASL) is %d bytes", drive, max_append,
+                   NVME_ZBD_MIN_APPEND);
+        return -1;
+    }
+    if (ns->size % zone_bytes) {
+        warn_report("nvme-ns: the last %" PRIu64 " bytes of drive '%s', a "
+                    "zone shorter than the others, are not part of the "
+                    "namespace: ZNS zones are all of one size",
+                    ns->size % zone_bytes, drive);
+    }
+    if (!is_power_of_2(zone_bytes)) {
+        warn_report("nvme-ns: the zone size of drive '%s' (%" PRIu64
+                    " bytes) is not a power of two; NVMe allows it, but "
+                    "Linux does not use such a namespace as a block device",
+                    drive, zone_bytes);
+    }
+
+    ns->zbd = g_new0(NvmeZbd, 1);
+    ns->zbd->zone_bytes = zone_bytes;
+    ns->zbd->max_append = pow2floor(max_append);
+
+    zone_lbas = zone_bytes / ns->lbasz;
+    ns->zone_size = zone_lbas;
+    ns->zone_capacity = cap / ns->lbasz;
+    ns->num_zones = nr_zones;
+    ns->zone_size_log2 = is_power_of_2(zone_lbas) ? ctz64(zone_lbas) : 0;
+
+    id_ns_z = g_new0(NvmeIdNsZoned, 1);
+    /* zeroes-based; all ones: no limit */
+    id_ns_z->mar = cpu_to_le32(bs->bl.max_active_zones - 1);
+    id_ns_z->mor = cpu_to_le32(bs->bl.max_open_zones - 1);
+    /* reads may cross zone boundaries and go past the write pointer */
+    id_ns_z->ozcs = cpu_to_le16(NVME_ID_NS_ZONED_OZCS_RAZB);
+    for (i = 0; i <= ns->id_ns.nlbaf; i++) {
+        id_ns_z->lbafe[i].zsze = cpu_to_le64(zone_lbas);
+    }
+    ns->id_ns_zoned = id_ns_z;
+
+    nsze = nr_zones * zone_lbas;
+    ns->id_ns.nsze = cpu_to_le64(nsze);
+    ns->id_ns.ncap = ns->id_ns.nsze;
+    ns->id_ns.nuse = ns->id_ns.nsze;
+    ns->csi = NVME_CSI_ZONED;
+    /* hw/nvme's own zone emulation stays off: the zones are the drive's */
+    ns->params.zoned = false;
+
+    trace_pci_nvme_zbd_setup(drive, zone_lbas, ns->zone_capacity, nr_zones,
+                             bs->bl.max_open_zones, bs->bl.max_active_zones,
+                             ns->zbd->max_append);
+    return 0;
+}
+
+void nvme_zbd_ns_cleanup(NvmeNamespace *ns)
+{
+    if (ns->zbd) {
+        g_free(ns->id_ns_zoned);
+        ns->id_ns_zoned = NULL;
+        g_free(ns->zbd);
+        ns->zbd = NULL;
+    }
+}
+
+uint8_t nvme_zbd_ctrl_zasl(NvmeCtrl *n)
+{
+    uint8_t zasl = n->params.zasl;
+    int i;
+
+    for (i = 1; i <= NVME_MAX_NAMESPACES; i++) {
+        NvmeNamespace *ns = nvme_ns(n, i);
+        uint8_t ns_zasl;
+
+        if (!ns || !ns->zbd) {
+            continue;
+        }
+        ns_zasl = ctz64(ns->zbd->max_append / NVME_ZBD_MIN_PAGE);
+        if (n->params.mdts) {
+            ns_zasl = MIN(ns_zasl, n->params.mdts);
+        }
+        if (!zasl || ns_zasl < zasl) {
+            zasl = ns_zasl;
+        }
+    }
+    return zasl;
+}
+
+/*
+ * Controller reset and shutdown: open zones are closed, as a power cycle
+ * leaves them.  The drive keeps no open state across a restart.
+ */
+void nvme_zbd_ns_shutdown(NvmeNamespace *ns)
+{
+    BlockBackend *blk = ns->blkconf.blk;
+    g_autofree BlockZoneDescriptor *zones = NULL;
+    uint32_t idx = 0, i;
+    unsigned int n;
+
+    if (!ns->zbd) {
+        return;
+    }
+    zones = g_new(BlockZoneDescriptor, NVME_ZBD_BATCH);
+    while (idx < ns->num_zones) {
+        n = MIN(NVME_ZBD_BATCH, ns->num_zones - idx);
+        if (blk_zone_report(blk, idx * ns->zbd->zone_bytes, &n, zones) < 0 ||
+            !n) {
+            return;
+        }
+        for (i = 0; i < n; i++) {
+            if (zones[i].state == BLK_ZS_IOPEN ||
+                zones[i].state == BLK_ZS_EOPEN) {
+                blk_zone_mgmt(blk, BLK_ZO_CLOSE, zones[i].start,
+                              zones[i].length);
+            }
+        }
+        idx += n;
+    }
+}
+
+/* Commands */
+
+static uint16_t nvme_zbd_check_mdts(NvmeCtrl *n, uint64_t len)
+{
+    uint8_t mdts = n->params.mdts;
+
+    if (mdts && len > (uint64_t)n->page_size << mdts) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    return NVME_SUCCESS;
+}
+
+/* The zone that @slba starts; an error if it starts none */
+static uint16_t nvme_zbd_zone_slba(NvmeNamespace *ns, uint64_t slba,
+                                   uint32_t *idx)
+{
+    if (slba >= le64_to_cpu(ns->id_ns.nsze)) {
+        return NVME_LBA_RANGE | NVME_DNR;
+    }
+    if (slba % ns->zone_size) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    *idx = slba / ns->zone_size;
+    return NVME_SUCCESS;
+}
+
+static void nvme_zbd_complete(void *opaque, int ret)
+{
+    NvmeRequest *req = opaque;
+
+    req->aiocb = NULL;
+    nvme_enqueue_req_completion(nvme_cq(req), req);
+}
+
+static NvmeZbdAIOCB *nvme_zbd_aiocb(NvmeRequest *req)
+{
+    NvmeZbdAIOCB *iocb = blk_aio_get(&nvme_zbd_aiocb_info,
+                                     req->ns->blkconf.blk,
+                                     nvme_zbd_complete, req);
+
+    iocb->req = req;
+    iocb->cancelled = false;
+    iocb->offset = 0;
+    iocb->buf = NULL;
+    req->aiocb = &iocb->common;
+    req->status = NVME_SUCCESS;
+    return iocb;
+}
+
+static void nvme_zbd_start(NvmeZbdAIOCB *iocb, CoroutineEntry *fn)
+{
+    BlockBackend *blk = iocb->req->ns->blkconf.blk;
+
+    /* a drain of the drive waits for the whole command */
+    blk_inc_in_flight(blk);
+    aio_co_enter(blk_get_aio_context(blk), qemu_coroutine_create(fn, iocb));
+}
+
+static void coroutine_fn nvme_zbd_end(NvmeZbdAIOCB *iocb, uint16_t status)
+{
+    NvmeRequest *req = iocb->req;
+    BlockBackend *blk = req->ns->blkconf.blk;
+
+    if (iocb->cancelled && !status) {
+        status = NVME_CMD_ABORT_REQ;
+    }
+    req->status = status;
+    if (status) {
+        trace_pci_nvme_zbd_status(nvme_cid(req), req->cmd.opcode, status);
+    }
+    iocb->common.cb(iocb->common.opaque, 0);
+    qemu_aio_unref(iocb);
+    blk_dec_in_flight(blk);
+}
+
+/* Zone Management Send */
+
+/* May @action go from zone state @zs in one zone?  (NVMe ZNS 2.1) */
+static bool nvme_zbd_transition_ok(uint8_t action, BlockZoneState zs)
+{
+    switch (action) {
+    case NVME_ZONE_ACTION_OPEN:
+        return zs == BLK_ZS_EMPTY || zs == BLK_ZS_IOPEN ||
+               zs == BLK_ZS_EOPEN || zs == BLK_ZS_CLOSED;
+    case NVME_ZONE_ACTION_CLOSE:
+        return zs == BLK_ZS_IOPEN || zs == BLK_ZS_EOPEN ||
+               zs == BLK_ZS_CLOSED;
+    case NVME_ZONE_ACTION_FINISH:
+    case NVME_ZONE_ACTION_RESET:
+        return zs == BLK_ZS_EMPTY || zs == BLK_ZS_IOPEN ||
+               zs == BLK_ZS_EOPEN || zs == BLK_ZS_CLOSED ||
+               zs == BLK_ZS_FULL;
+    default:
+        /* Offline: only a Read Only zone, and the drive has none */
+        return zs == BLK_ZS_OFFLINE;
+    }
+}
+
+/* Which zones Select All acts on (NVMe ZNS 3.4.3) */
+static bool nvme_zbd_select_all(uint8_t action, BlockZoneState zs)
+{
+    switch (action) {
+    case NVME_ZONE_ACTION_OPEN:
+        return zs == BLK_ZS_CLOSED;
+    case NVME_ZONE_ACTION_CLOSE:
+        return zs == BLK_ZS_IOPEN || zs == BLK_ZS_EOPEN;
+    case NVME_ZONE_ACTION_FINISH:
+        return zs == BLK_ZS_IOPEN || zs == BLK_ZS_EOPEN ||
+               zs == BLK_ZS_CLOSED;
+    case NVME_ZONE_ACTION_RESET:
+        return zs == BLK_ZS_IOPEN || zs == BLK_ZS_EOPEN ||
+               zs == BLK_ZS_CLOSED || zs == BLK_ZS_FULL;
+    default:
+        return zs == BLK_ZS_RDONLY;
+    }
+}
+
+static BlockZoneOp nvme_zbd_op(uint8_t action)
+{
+    switch (action) {
+    case NVME_ZONE_ACTION_OPEN:
+        return BLK_ZO_OPEN;
+    case NVME_ZONE_ACTION_CLOSE:
+        return BLK_ZO_CLOSE;
+    case NVME_ZONE_ACTION_FINISH:
+        return BLK_ZO_FINISH;
+    default:
+        return BLK_ZO_RESET;
+    }
+}
+
+static void coroutine_fn nvme_zbd_send_co(void *opaque)
+{
+    NvmeZbdAIOCB *iocb = opaque;
+    NvmeRequest *req = iocb->req;
+    NvmeNamespace *ns = req->ns;
+    NvmeZoneSendCmd *cmd = (NvmeZoneSendCmd *)&req->cmd;
+    BlockBackend *blk = ns->blkconf.blk;
+    uint64_t zone_bytes = ns->zbd->zone_bytes;
+    bool all = cmd->zsflags & NVME_ZSFLAG_SELECT_ALL;
+    uint8_t action = cmd->zsa;
+    BlockZoneOp op = nvme_zbd_op(action);
+    g_autofree BlockZoneDescriptor *zones = NULL;
+    uint32_t idx, end, i;
+    unsigned int n;
+    int ret;
+
+    if (all) {
+        idx = 0;
+        end = ns->num_zones;
+    } else {
+        idx = le64_to_cpu(cmd->slba) / ns->zone_size;
+        end = idx + 1;
+    }
+
+    if (all && action == NVME_ZONE_ACTION_RESET) {
+        /* One reset of every zone: the drive passes over empty ones */
+        ret = blk_co_zone_mgmt(blk, BLK_ZO_RESET, 0,
+                               ns->num_zones * zone_bytes);
+        nvme_zbd_end(iocb, nvme_zbd_mgmt_status(ret));
+        return;
+    }
+
+    zones = g_new(BlockZoneDescriptor, MIN(NVME_ZBD_BATCH, end - idx));
+    while (idx < end && !iocb->cancelled) {
+        n = MIN(NVME_ZBD_BATCH, end - idx);
+        ret = blk_co_zone_report(blk, idx * zone_bytes, &n, zones);
+        if (ret < 0 || !n) {
+            nvme_zbd_end(iocb, NVME_INTERNAL_DEV_ERROR);
+            return;
+        }
+        for (i = 0; i < n && !iocb->cancelled; i++) {
+            BlockZoneState zs = zones[i].state;
+
+            if (all ? !nvme_zbd_select_all(action, zs) :
+                !nvme_zbd_transition_ok(action, zs)) {
+                if (!all) {
+                    nvme_zbd_end(iocb, NVME_ZONE_INVAL_TRANSITION |
+                                 NVME_DNR);
+                    return;
+                }
+                continue;
+            }
+            if (action == NVME_ZONE_ACTION_OFFLINE) {
+                /* Read Only and Offline zones do not occur here */
+                continue;
+            }
+            ret = blk_co_zone_mgmt(blk, op, zones[i].start, zone_bytes);
+            if (ret == -EINVAL && all) {
+                /* a write changed the zone's state since the report */
+                continue;
+            }
+            if (ret < 0) {
+                nvme_zbd_end(iocb, nvme_zbd_mgmt_status(ret));
+                return;
+            }
+        }
+        idx += n;
+    }
+    nvme_zbd_end(iocb, NVME_SUCCESS);
+}
+
+static uint16_t nvme_zbd_mgmt_send(NvmeCtrl *n, NvmeRequest *req)
+{
+    NvmeZoneSendCmd *cmd = (NvmeZoneSendCmd *)&req->cmd;
+    NvmeNamespace *ns = req->ns;
+    bool all = cmd->zsflags & NVME_ZSFLAG_SELECT_ALL;
+    uint64_t slba = le64_to_cpu(cmd->slba);
+    uint32_t idx = 0;
+    uint16_t status;
+
+    trace_pci_nvme_zbd_mgmt_send(nvme_cid(req), slba, cmd->zsa, all);
+
+    switch (cmd->zsa) {
+    case NVME_ZONE_ACTION_OPEN:
+        if (cmd->zsflags & NVME_ZSFLAG_ZRWA_ALLOC) {
+            /* no Zone Random Write Area */
+            return NVME_INVALID_ZONE_OP | NVME_DNR;
+        }
+        /* fall through */
+    case NVME_ZONE_ACTION_CLOSE:
+    case NVME_ZONE_ACTION_FINISH:
+    case NVME_ZONE_ACTION_RESET:
+    case NVME_ZONE_ACTION_OFFLINE:
+        break;
+    case NVME_ZONE_ACTION_SET_ZD_EXT:
+        /* ZDES is 0: there are no zone descriptor extensions */
+    default:
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+
+    if (!all) {
+        status = nvme_zbd_zone_slba(ns, slba, &idx);
+        if (status) {
+            return status;
+        }
+    }
+
+    nvme_zbd_start(nvme_zbd_aiocb(req), nvme_zbd_send_co);
+    return NVME_NO_COMPLETE;
+}
+
+/* Zone Management Receive */
+
+static bool nvme_zbd_report_matches(uint8_t zrasf, BlockZoneState zs)
+{
+    static const BlockZoneState filter[] = {
+        [NVME_ZONE_REPORT_EMPTY] = BLK_ZS_EMPTY,
+        [NVME_ZONE_REPORT_IMPLICITLY_OPEN] = BLK_ZS_IOPEN,
+        [NVME_ZONE_REPORT_EXPLICITLY_OPEN] = BLK_ZS_EOPEN,
+        [NVME_ZONE_REPORT_CLOSED] = BLK_ZS_CLOSED,
+        [NVME_ZONE_REPORT_FULL] = BLK_ZS_FULL,
+        [NVME_ZONE_REPORT_READ_ONLY] = BLK_ZS_RDONLY,
+        [NVME_ZONE_REPORT_OFFLINE] = BLK_ZS_OFFLINE,
+    };
+
+    return zrasf == NVME_ZONE_REPORT_ALL || filter[zrasf] == zs;
+}
+
+static void coroutine_fn nvme_zbd_recv_co(void *opaque)
+{
+    NvmeZbdAIOCB *iocb = opaque;
+    NvmeRequest *req = iocb->req;
+    NvmeNamespace *ns = req->ns;
+    NvmeCtrl *n = nvme_ctrl(req);
+    BlockBackend *blk = ns->blkconf.blk;
+    uint32_t data_size = (le32_to_cpu(req->cmd.cdw12) + 1) << 2;
+    uint32_t dw13 = le32_to_cpu(req->cmd.cdw13);
+    uint8_t zrasf = (dw13 >> 8) & 0xff;
+    bool partial = (dw13 >> 16) & 1;
+    uint64_t slba = le64_to_cpu(req->cmd.cdw10) |
+                    ((uint64_t)le32_to_cpu(req->cmd.cdw11) << 32);
+    uint32_t idx = slba / ns->zone_size;
+    uint64_t max_descr, nr_descr = 0, nr_match = 0;
+    g_autofree BlockZoneDescriptor *zones = NULL;
+    g_autofree uint8_t *buf = NULL;
+    NvmeZoneReportHeader *header;
+    size_t buf_size;
+    unsigned int nz;
+    uint32_t i;
+    uint16_t status;
+
+    /*
+     * The buffer holds what the host asked for, but never more than the
+     * descriptors that exist from @idx on: NUMD does not size allocations.
+     */
+    max_descr = (data_size - sizeof(NvmeZoneReportHeader)) /
+                sizeof(NvmeZoneDescr);
+    max_descr = MIN(max_descr, ns->num_zones - idx);
+    buf_size = sizeof(NvmeZoneReportHeader) + max_descr * sizeof(NvmeZoneDescr);
+    buf = g_try_malloc0(buf_size);
+    if (!buf) {
+        nvme_zbd_end(iocb, NVME_INTERNAL_DEV_ERROR);
+        return;
+    }
+    zones = g_new(BlockZoneDescriptor, NVME_ZBD_BATCH);
+
+    while (idx < ns->num_zones && !iocb->cancelled) {
+        nz = MIN(NVME_ZBD_BATCH, ns->num_zones - idx);
+        if (partial && nr_descr == max_descr) {
+            break;
+        }
+        if (blk_co_zone_report(blk, idx * ns->zbd->zone_bytes, &nz,
+                               zones) < 0 || !nz) {
+            nvme_zbd_end(iocb, NVME_INTERNAL_DEV_ERROR);
+            return;
+        }
+        for (i = 0; i < nz; i++) {
+            BlockZoneDescriptor *z = &zones[i];
+            NvmeZoneDescr *d;
+
+            if (!nvme_zbd_report_matches(zrasf, z->state)) {
+                continue;
+            }
+            nr_match++;
+            if (nr_descr == max_descr) {
+                if (partial) {
+                    break;
+                }
+                continue;
+            }
+            d = (NvmeZoneDescr *)(buf + sizeof(NvmeZoneReportHeader)) +
+                nr_descr++;
+            d->zt = NVME_ZONE_TYPE_SEQ_WRITE;
+            d->zs = z->state << 4;
+            d->zcap = cpu_to_le64(z->cap / ns->lbasz);
+            d->zslba = cpu_to_le64(z->start / ns->lbasz);
+            if (z->state == BLK_ZS_FULL || z->state == BLK_ZS_RDONLY ||
+                z->state == BLK_ZS_OFFLINE) {
+                /* the write pointer is not valid in these states */
+                d->wp = cpu_to_le64(UINT64_MAX);
+            } else {
+                d->wp = cpu_to_le64(z->wp / ns->lbasz);
+            }
+        }
+        idx += nz;
+    }
+    if (iocb->cancelled) {
+        nvme_zbd_end(iocb, NVME_CMD_ABORT_REQ);
+        return;
+    }
+
+    header = (NvmeZoneReportHeader *)buf;
+    header->nr_zones = cpu_to_le64(partial ? nr_descr : nr_match);
+    /* the rest of the host's buffer is left as it was: a partial transfer */
+    status = nvme_bounce_data(n, buf, buf_size, NVME_TX_DIRECTION_FROM_DEVICE,
+                              req);
+    nvme_zbd_end(iocb, status);
+}
+
+static uint16_t nvme_zbd_mgmt_recv(NvmeCtrl *n, NvmeRequest *req)
+{
+    NvmeNamespace *ns = req->ns;
+    uint32_t data_size = (le32_to_cpu(req->cmd.cdw12) + 1) << 2;
+    uint32_t dw13 = le32_to_cpu(req->cmd.cdw13);
+    uint8_t zra = dw13 & 0xff, zrasf = (dw13 >> 8) & 0xff;
+    uint64_t slba = le64_to_cpu(req->cmd.cdw10) |
+                    ((uint64_t)le32_to_cpu(req->cmd.cdw11) << 32);
+    uint16_t status;
+
+    trace_pci_nvme_zbd_mgmt_recv(nvme_cid(req), slba, zra, zrasf, data_size);
+
+    if (slba >= le64_to_cpu(ns->id_ns.nsze)) {
+        return NVME_LBA_RANGE | NVME_DNR;
+    }
+    /* no Extended Report: ZDES is 0 */
+    if (zra != NVME_ZONE_REPORT) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    if (zrasf > NVME_ZONE_REPORT_OFFLINE) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    if (data_size < sizeof(NvmeZoneReportHeader)) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    status = nvme_zbd_check_mdts(n, data_size);
+    if (status) {
+        return status;
+    }
+    status = nvme_map_dptr(n, &req->sg, data_size, &req->cmd);
+    if (status) {
+        return status;
+    }
+
+    nvme_zbd_start(nvme_zbd_aiocb(req), nvme_zbd_recv_co);
+    return NVME_NO_COMPLETE;
+}
+
+/* Zone Append: one append of the drive a command, never split */
+
+static void coroutine_fn nvme_zbd_append_co(void *opaque)
+{
+    NvmeZbdAIOCB *iocb = opaque;
+    NvmeRequest *req = iocb->req;
+    NvmeNamespace *ns = req->ns;
+    NvmeRwCmd *rw = (NvmeRwCmd *)&req->cmd;
+    NvmeZonedResult *res = (NvmeZonedResult *)&req->cqe;
+    BlockBackend *blk = ns->blkconf.blk;
+    BlockAcctStats *stats = blk_get_stats(blk);
+    BdrvRequestFlags flags = 0;
+    uint16_t status;
+    int ret;
+
+    if (le16_to_cpu(rw->control) & NVME_RW_FUA) {
+        flags |= BDRV_REQ_FUA;
+    }
+    ret = blk_co_zone_append(blk, &iocb->offset, &iocb->qiov, flags);
+    qemu_vfree(iocb->buf);
+    qemu_iovec_destroy(&iocb->qiov);
+    if (ret < 0) {
+        block_acct_failed(stats, &req->acct);
+        status = nvme_zbd_errno_status(ret);
+        nvme_zbd_end(iocb, status ? status : NVME_WRITE_FAULT);
+        return;
+    }
+    block_acct_done(stats, &req->acct);
+    res->slba = cpu_to_le64(iocb->offset / ns->lbasz);
+    trace_pci_nvme_zbd_append(nvme_cid(req), le64_to_cpu(res->slba));
+    nvme_zbd_end(iocb, NVME_SUCCESS);
+}
+
+static uint16_t nvme_zbd_append(NvmeCtrl *n, NvmeRequest *req)
+{
+    NvmeNamespace *ns = req->ns;
+    NvmeRwCmd *rw = (NvmeRwCmd *)&req->cmd;
+    BlockBackend *blk = ns->blkconf.blk;
+    uint64_t slba = le64_to_cpu(rw->slba);
+    uint32_t nlb = (uint32_t)le16_to_cpu(rw->nlb) + 1;
+    uint64_t len = (uint64_t)nlb * ns->lbasz;
+    uint64_t max_append = ns->zbd->max_append;
+    uint8_t zasl = nvme_zbd_ctrl_zasl(n);
+    NvmeZbdAIOCB *iocb;
+    uint32_t idx;
+    uint16_t status;
+    void *buf;
+
+    status = nvme_zbd_check_mdts(n, len);
+    if (status) {
+        return status;
+    }
+    if (slba + nlb < slba || slba + nlb > le64_to_cpu(ns->id_ns.nsze)) {
+        return NVME_LBA_RANGE | NVME_DNR;
+    }
+    /* Zone Append names the zone by its start (ZSLBA) */
+    status = nvme_zbd_zone_slba(ns, slba, &idx);
+    if (status) {
+        return status;
+    }
+    if (zasl) {
+        max_append = MIN(max_append, (uint64_t)n->page_size << zasl);
+    }
+    if (len > max_append) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+
+    status = nvme_map_dptr(n, &req->sg, len, &req->cmd);
+    if (status) {
+        return status;
+    }
+    buf = qemu_try_blockalign(blk_bs(blk), len);
+    if (!buf) {
+        return NVME_INTERNAL_DEV_ERROR;
+    }
+    /* a bounce buffer: the guest's pages may not map as one request */
+    status = nvme_bounce_data(n, buf, len, NVME_TX_DIRECTION_TO_DEVICE, req);
+    if (status) {
+        qemu_vfree(buf);
+        return status;
+    }
+
+    iocb = nvme_zbd_aiocb(req);
+    iocb->offset = (int64_t)idx * ns->zbd->zone_bytes;
+    iocb->buf = buf;
+    qemu_iovec_init(&iocb->qiov, 1);
+    qemu_iovec_add(&iocb->qiov, buf, len);
+    block_acct_start(blk_get_stats(blk), &req->acct, len,
+                     BLOCK_ACCT_ZONE_APPEND);
+    nvme_zbd_start(iocb, nvme_zbd_append_co);
+    return NVME_NO_COMPLETE;
+}
+
+/*
+ * The commands a namespace on a zoned drive answers itself.  Returns false
+ * for those that take hw/nvme's ordinary path.
+ */
+bool nvme_zbd_io_cmd(NvmeCtrl *n, NvmeRequest *req, uint16_t *status)
+{
+    switch (req->cmd.opcode) {
+    case NVME_CMD_ZONE_APPEND:
+        *status = nvme_zbd_append(n, req);
+        return true;
+    case NVME_CMD_ZONE_MGMT_SEND:
+        *status = nvme_zbd_mgmt_send(n, req);
+        return true;
+    case NVME_CMD_ZONE_MGMT_RECV:
+        *status = nvme_zbd_mgmt_recv(n, req);
+        return true;
+    case NVME_CMD_DSM:
+        /*
+         * Deallocation is advisory: a zone's write pointer says what it
+         * holds, and Reset Zone frees its blocks.
+         */
+        *status = NVME_SUCCESS;
+        return true;
+    case NVME_CMD_COPY:
+        /* Copy writes at its own SDLBA, which a zone's write pointer decides */
+        *status = NVME_INVALID_OPCODE | NVME_DNR;
+        return true;
+    default:
+        return false;
+    }
+}
