@@ -48,6 +48,8 @@ typedef struct NvmeZbdAIOCB {
     BlockAIOCB common;
     NvmeRequest *req;
     bool cancelled;
+    /* Zone Management Receive: the bytes to transfer */
+    size_t len;
     /* Zone Append */
     int64_t offset;
     void *buf;
@@ -403,6 +405,7 @@ static NvmeZbdAIOCB *nvme_zbd_aiocb(NvmeRequest *req)
 
     iocb->req = req;
     iocb->cancelled = false;
+    iocb->len = 0;
     iocb->offset = 0;
     iocb->buf = NULL;
     req->aiocb = &iocb->common;
@@ -627,31 +630,23 @@ static void coroutine_fn nvme_zbd_recv_co(void *opaque)
     NvmeNamespace *ns = req->ns;
     NvmeCtrl *n = nvme_ctrl(req);
     BlockBackend *blk = ns->blkconf.blk;
-    uint32_t data_size = (le32_to_cpu(req->cmd.cdw12) + 1) << 2;
     uint32_t dw13 = le32_to_cpu(req->cmd.cdw13);
     uint8_t zrasf = (dw13 >> 8) & 0xff;
     bool partial = (dw13 >> 16) & 1;
-    uint64_t slba = le64_to_cpu(req->cmd.cdw10) |
+    uint64_t slba = le32_to_cpu(req->cmd.cdw10) |
                     ((uint64_t)le32_to_cpu(req->cmd.cdw11) << 32);
     uint32_t idx = slba / ns->zone_size;
     uint64_t max_descr, nr_descr = 0, nr_match = 0;
     g_autofree BlockZoneDescriptor *zones = NULL;
     g_autofree uint8_t *buf = NULL;
     NvmeZoneReportHeader *header;
-    size_t buf_size;
     unsigned int nz;
     uint32_t i;
     uint16_t status;
 
-    /*
-     * The buffer holds what the host asked for, but never more than the
-     * descriptors that exist from @idx on: NUMD does not size allocations.
-     */
-    max_descr = (data_size - sizeof(NvmeZoneReportHeader)) /
+    max_descr = (iocb->len - sizeof(NvmeZoneReportHeader)) /
                 sizeof(NvmeZoneDescr);
-    max_descr = MIN(max_descr, ns->num_zones - idx);
-    buf_size = sizeof(NvmeZoneReportHeader) + max_descr * sizeof(NvmeZoneDescr);
-    buf = g_try_malloc0(buf_size);
+    buf = g_try_malloc0(iocb->len);
     if (!buf) {
         nvme_zbd_end(iocb, NVME_INTERNAL_DEV_ERROR);
         return;
@@ -706,7 +701,7 @@ static void coroutine_fn nvme_zbd_recv_co(void *opaque)
     header = (NvmeZoneReportHeader *)buf;
     header->nr_zones = cpu_to_le64(partial ? nr_descr : nr_match);
     /* the rest of the host's buffer is left as it was: a partial transfer */
-    status = nvme_bounce_data(n, buf, buf_size, NVME_TX_DIRECTION_FROM_DEVICE,
+    status = nvme_bounce_data(n, buf, iocb->len, NVME_TX_DIRECTION_FROM_DEVICE,
                               req);
     nvme_zbd_end(iocb, status);
 }
@@ -717,9 +712,12 @@ static uint16_t nvme_zbd_mgmt_recv(NvmeCtrl *n, NvmeRequest *req)
     uint32_t data_size = (le32_to_cpu(req->cmd.cdw12) + 1) << 2;
     uint32_t dw13 = le32_to_cpu(req->cmd.cdw13);
     uint8_t zra = dw13 & 0xff, zrasf = (dw13 >> 8) & 0xff;
-    uint64_t slba = le64_to_cpu(req->cmd.cdw10) |
+    uint64_t slba = le32_to_cpu(req->cmd.cdw10) |
                     ((uint64_t)le32_to_cpu(req->cmd.cdw11) << 32);
+    uint64_t max_descr;
+    NvmeZbdAIOCB *iocb;
     uint16_t status;
+    size_t len;
 
     trace_pci_nvme_zbd_mgmt_recv(nvme_cid(req), slba, zra, zrasf, data_size);
 
@@ -740,12 +738,23 @@ static uint16_t nvme_zbd_mgmt_recv(NvmeCtrl *n, NvmeRequest *req)
     if (status) {
         return status;
     }
-    status = nvme_map_dptr(n, &req->sg, data_size, &req->cmd);
+    /*
+     * What is transferred, and allocated, is what the host asked for, but
+     * never more than the descriptors there are from SLBA's zone on: NUMD
+     * does not size an allocation.
+     */
+    max_descr = (data_size - sizeof(NvmeZoneReportHeader)) /
+                sizeof(NvmeZoneDescr);
+    max_descr = MIN(max_descr, ns->num_zones - slba / ns->zone_size);
+    len = sizeof(NvmeZoneReportHeader) + max_descr * sizeof(NvmeZoneDescr);
+    status = nvme_map_dptr(n, &req->sg, len, &req->cmd);
     if (status) {
         return status;
     }
 
-    nvme_zbd_start(nvme_zbd_aiocb(req), nvme_zbd_recv_co);
+    iocb = nvme_zbd_aiocb(req);
+    iocb->len = len;
+    nvme_zbd_start(iocb, nvme_zbd_recv_co);
     return NVME_NO_COMPLETE;
 }
 
