@@ -69,6 +69,14 @@ static const AIOCBInfo nvme_zbd_aiocb_info = {
     .cancel_async = nvme_zbd_cancel,
 };
 
+/* The drive's name for messages: -drive id, else the node's name */
+static const char *nvme_zbd_drive_name(BlockBackend *blk)
+{
+    const char *name = blk_name(blk);
+
+    return *name ? name : bdrv_get_node_name(blk_bs(blk));
+}
+
 static bool nvme_zbd_drive_is_zoned(BlockBackend *blk)
 {
     BlockDriverState *bs = blk_bs(blk);
@@ -124,7 +132,7 @@ static uint16_t nvme_zbd_mgmt_status(int ret)
 static int nvme_zbd_refuse_param(NvmeNamespace *ns, Error **errp)
 {
     const NvmeNamespaceParams *p = &ns->params;
-    const char *drive = blk_name(ns->blkconf.blk);
+    const char *drive = nvme_zbd_drive_name(ns->blkconf.blk);
     const char *given = p->zone_size_bs ? "zoned.zone_size" :
                         p->zone_cap_bs ? "zoned.zone_capacity" :
                         p->max_open_zones ? "zoned.max_open" :
@@ -172,7 +180,7 @@ static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
         ret = blk_zone_report(blk, idx * zone_bytes, &n, zones);
         if (ret < 0) {
             error_setg_errno(errp, -ret, "cannot read the zones of drive "
-                             "'%s'", blk_name(blk));
+                             "'%s'", nvme_zbd_drive_name(blk));
             return -1;
         }
         if (n == 0) {
@@ -188,7 +196,8 @@ static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
                 error_setg(errp, "zone %u of drive '%s' has a capacity of "
                            "%" PRIu64 " bytes, zone %u one of %" PRIu64
                            " bytes: ZNS zones have one capacity",
-                           idx + i, blk_name(blk), zones[i].cap, conv,
+                           idx + i, nvme_zbd_drive_name(blk), zones[i].cap,
+                           conv,
                            *cap);
                 return -1;
             }
@@ -198,7 +207,7 @@ static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
     if (conv) {
         error_setg(errp, "drive '%s' has %u conventional zones "
                    "(zone.conventional_zones): a ZNS namespace has none",
-                   blk_name(blk), conv);
+                   nvme_zbd_drive_name(blk), conv);
         return -1;
     }
     return 0;
@@ -207,7 +216,7 @@ static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
 int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
 {
     BlockBackend *blk = ns->blkconf.blk;
-    const char *drive = blk_name(blk);
+    const char *drive = nvme_zbd_drive_name(blk);
     BlockDriverState *bs = blk_bs(blk);
     NvmeIdNsZoned *id_ns_z;
     uint64_t zone_bytes, cap, nsze, zone_lbas, max_append;
@@ -251,13 +260,13 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
         return -1;
     }
     if (ns->size % zone_bytes) {
-        warn_report("nvme-ns: the last %" PRIu64 " bytes of drive '%s', a "
+        warn_report("the last %" PRIu64 " bytes of drive '%s', a "
                     "zone shorter than the others, are not part of the "
                     "namespace: ZNS zones are all of one size",
                     ns->size % zone_bytes, drive);
     }
     if (!is_power_of_2(zone_bytes)) {
-        warn_report("nvme-ns: the zone size of drive '%s' (%" PRIu64
+        warn_report("the zone size of drive '%s' (%" PRIu64
                     " bytes) is not a power of two; NVMe allows it, but "
                     "Linux does not use such a namespace as a block device",
                     drive, zone_bytes);
