@@ -662,6 +662,12 @@ void qcow2_zoned_refresh_limits(BlockDriverState *bs)
     bs->bl.max_active_zones = g->max_active_zones;
     bs->bl.max_append_sectors = g->max_append_bytes >> BDRV_SECTOR_BITS;
     bs->bl.write_granularity = BDRV_SECTOR_SIZE;
+    /*
+     * A write zeroes must reach qcow2_co_pwrite_zeroes() whole: split at
+     * cluster boundaries, its first pieces would move the write pointer
+     * before a later one finds that the request crosses the capacity.
+     */
+    bs->bl.pwrite_zeroes_alignment = BDRV_SECTOR_SIZE;
 }
 
 Qcow2ZoneInfo *qcow2_zoned_get_info(BlockDriverState *bs)
