@@ -45,6 +45,36 @@ unit_tests() {
 }
 
 # Run qemu-iotests into a file; a run that did not happen is a failure.
+# Our qtests (tests/qtest/*-test.c of the overlay): each test path is a
+# result
+our_qtests() {
+    local obj=$1 flavour=$2 t name log res st path
+    for t in $(cd "$TOP" && overlay_files | grep '^tests/qtest/.*-test\.c$' || true); do
+        name=$(basename "$t" .c)
+        log=$obj/tests/qtest/$name.log
+        if ! [ -x "$obj/qemu-system-x86_64" ] ||
+           ! ninja -C "$obj" "tests/qtest/$name" >/dev/null; then
+            echo "qtest-$flavour $name FAIL"; count "qtest-$flavour" "$name" fail
+            continue
+        fi
+        res=0
+        (cd "$obj" && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+            QTEST_QEMU_IMG=./qemu-img timeout 600 \
+            "tests/qtest/$name" --tap -k) > "$log" 2>&1 || res=$?
+        while read -r st path; do
+            [ "$st" = ok ] && echo "qtest-$flavour $path pass" &&
+                count "qtest-$flavour" "$path" pass
+            [ "$st" = "not" ] && echo "qtest-$flavour $path FAIL" &&
+                count "qtest-$flavour" "$path" fail
+        done < <(sed -n 's/^\(ok\|not\) [a-z ]*[0-9]* \(\/[^ ]*\).*/\1 \2/p' "$log")
+        if [ "$res" != 0 ] || ! grep -q '^ok ' "$log"; then
+            tail -n 20 "$log" >&2 || true
+            echo "qtest-$flavour $name FAIL (exit $res)"
+            count "qtest-$flavour" "$name" fail
+        fi
+    done
+}
+
 run_iotests() {  # run_iotests SUITE OUTFILE ARGS...
     local suite=$1 out=$2
     shift 2
@@ -130,6 +160,7 @@ fi
 if [ "$what" = all ] || [ "$what" = zoned ]; then
     msg "our unit tests and qemu-iotests (plain build)"
     unit_tests "$OBJ" plain
+    our_qtests "$OBJ" plain
     our_iotests "$OBJ" plain
 fi
 if [ "$what" = all ] || [ "$what" = gate ]; then
