@@ -8,7 +8,8 @@
  * Zone Append become the block layer's zone calls; Write, Write Zeroes,
  * Read and Flush take the ordinary path, and the node refuses what breaks
  * the zone rules with an errno that nvme_zbd_errno_status() turns into the
- * ZNS status.
+ * ZNS status.  So does Copy: each range is written at SDLBA onwards, and
+ * the first one a zone refuses ends the command with the zone's status.
  *
  * Copyright (c) 2026 The zoned qcow2 authors
  *
@@ -882,10 +883,6 @@ bool nvme_zbd_io_cmd(NvmeCtrl *n, NvmeRequest *req, uint16_t *status)
          * holds, and Reset Zone frees its blocks.
          */
         *status = NVME_SUCCESS;
-        return true;
-    case NVME_CMD_COPY:
-        /* Copy writes at its own SDLBA, which a zone's write pointer decides */
-        *status = NVME_INVALID_OPCODE | NVME_DNR;
         return true;
     default:
         return false;

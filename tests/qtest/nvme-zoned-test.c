@@ -1900,6 +1900,79 @@ static void test_persist_kill(const void *opaque)
     zdev_free(d);
 }
 
+/*** Copy and Dataset Management ***/
+
+/* Copy the one range @slba..+@nlb to @sdlba (source range format 0) */
+static uint16_t zcopy(ZDev *d, uint64_t slba, uint32_t nlb, uint64_t sdlba)
+{
+    uint8_t range[32] = {};
+    NvmeCmd cmd = {};
+
+    stq_le_p(&range[8], slba);
+    stw_le_p(&range[16], nlb - 1);
+    qtest_memwrite(d->qts, d->buf, range, sizeof(range));
+    cmd.opcode = NVME_CMD_COPY;
+    set_prps(d, &cmd, sizeof(range));
+    cmd.cdw10 = cpu_to_le32(sdlba);
+    cmd.cdw11 = cpu_to_le32(sdlba >> 32);
+    cmd.cdw12 = 0;      /* one range, format 0 */
+    return io(d, &cmd, NULL);
+}
+
+/*
+ * Copy into a zone writes at its write pointer, under the zone rules; on a
+ * zoned drive, Dataset Management leaves the data where it is.
+ */
+static void test_copy_dsm(const void *opaque)
+{
+    ZDev *d = zdev_new(opaque);
+    uint8_t range[16] = {};
+    NvmeCmd cmd = {};
+
+    if (!d) {
+        return;
+    }
+
+    zwrite_ok(d, ZSLBA(0), 16, 5);
+    g_assert_cmphex(zcopy(d, ZSLBA(0), 16, ZSLBA(1)), ==, ST_OK);
+    g_assert_cmphex(zread(d, ZSLBA(1), 16), ==, ST_OK);
+    check_buf(d, 0, ZSLBA(0), 16, 5, false);
+    check_zone(d, 1, ZS_IOPEN, 16);
+
+    /*
+     * Not at the write pointer (twice), into a full zone.  QEMU's own
+     * emulation completes the first without DNR: only ours is held to it.
+     */
+#define COPY_ST(st) (d->v->qcow2 ? (st) : (st) & ~NVME_DNR)
+    g_assert_cmphex(COPY_ST(zcopy(d, ZSLBA(0), 8, ZSLBA(1) + 32)), ==,
+                    COPY_ST(ST_INVAL_WRITE));
+    g_assert_cmphex(COPY_ST(zcopy(d, ZSLBA(0), 16, ZSLBA(1) + ZCAP_LBAS - 8)),
+                    ==, COPY_ST(ST_INVAL_WRITE));
+    g_assert_cmphex(zms(d, ZSLBA(2), NVME_ZONE_ACTION_FINISH), ==, ST_OK);
+#undef COPY_ST
+    if (d->v->qcow2) {
+        /* QEMU's emulation: Invalid Zone State Transition, not Zone Full */
+        g_assert_cmphex(zcopy(d, ZSLBA(0), 8, ZSLBA(2)), ==, ST_FULL);
+    }
+    check_zone(d, 1, ZS_IOPEN, 16);
+
+    if (d->v->qcow2) {
+        /* Deallocate zone 0's blocks: advisory, the data stays */
+        stl_le_p(&range[4], 16);
+        stq_le_p(&range[8], ZSLBA(0));
+        qtest_memwrite(d->qts, d->buf, range, sizeof(range));
+        cmd.opcode = NVME_CMD_DSM;
+        set_prps(d, &cmd, sizeof(range));
+        cmd.cdw11 = cpu_to_le32(NVME_DSMGMT_AD);
+        g_assert_cmphex(io(d, &cmd, NULL), ==, ST_OK);
+        zread_check(d, ZSLBA(0), 16, 5, false);
+        check_zone(d, 0, ZS_IOPEN, 16);
+    }
+
+    check_still_works(d);
+    zdev_free(d);
+}
+
 /*** Registration ***/
 
 typedef struct ZCase {
@@ -1921,6 +1994,7 @@ static const ZCase cases[] = {
     { "write-zeroes", test_write_zeroes },
     { "append-qd", test_append_qd },
     { "ctrl-reset", test_ctrl_reset },
+    { "copy-dsm", test_copy_dsm },
     { "persist-quit", test_persist_quit, true },
     { "persist-kill", test_persist_kill, true },
 };
