@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The main job (make demo): a zoned qcow2 image in use, with the built
-# tools, then by a Linux guest over virtio-blk, across a power cut.
+# tools, then by a Linux guest over virtio-blk and NVMe ZNS, across a power
+# cut.
 
 . "$(dirname "$0")/common.sh"
 
@@ -28,7 +29,7 @@ msg "finish one zone, reset another: its clusters are freed (discard=unmap)"
 io -d unmap -c "zf 256M 64M" -c "zrs 320M 64M" -c "zrp 256M 2"
 run "$BUILD/qemu-img" check "$img"
 
-msg "a Linux guest (TCG): zone report, fio zoned workload, f2fs, then a power cut"
+msg "a Linux guest (TCG): zone report, fio zoned workload, f2fs, an NVMe ZNS namespace, then a power cut"
 geo=zone.mode=host-managed,zone.size=4M,zone.capacity=3M,zone.conventional_zones=8,zone.max_open_zones=8,zone.max_active_zones=12
 run "$BUILD/qemu-img" create -q -f qcow2 -o "$geo" "$D/vda.qcow2" 256M
 run "$BUILD/qemu-img" create -q -f qcow2 -o "$geo" "$D/vdb.qcow2" 1G
@@ -37,21 +38,27 @@ for v in vda vdb; do
     disks+=(-blockdev "file,filename=$D/$v.qcow2,node-name=f$v"
             -blockdev "qcow2,file=f$v,node-name=$v" -device "virtio-blk-pci,drive=$v")
 done
+# An NVMe ZNS namespace on a third image: ZNS has no conventional zones
+run "$BUILD/qemu-img" create -q -f qcow2 -o zone.mode=host-managed,zone.size=8M,zone.capacity=6M,zone.max_open_zones=8,zone.max_active_zones=12 "$D/zns.qcow2" 512M
+disks+=(-blockdev "file,filename=$D/zns.qcow2,node-name=fzns"
+        -blockdev "qcow2,file=fzns,node-name=zns"
+        -device nvme,id=nvme0,serial=zns0 -device "nvme-ns,drive=zns,bus=nvme0,nsid=1")
 "$TOP/harness/guest/build.sh"
 for p in write check; do
     compose "$D/guest-$p.sh" "PHASE=$p" -- "$TOP/harness/guest/tests/demo.sh"
 done
 printf '\n$ %s\n' "harness/guest/run.sh guest-write.sh ${disks[*]}"
 GUEST_KILL_AT="=== SYNCED ===" "$TOP/harness/guest/run.sh" \
-    "$D/guest-write.sh" "${disks[@]}" | tee "$D/boot1.out" | grep -v '^WP '
+    "$D/guest-write.sh" "${disks[@]}" | tee "$D/boot1.out" | grep -v '^N\?WP '
 msg "QEMU was killed with SIGKILL after the guest synced; booting again"
 printf '\n$ %s\n' "harness/guest/run.sh guest-check.sh ${disks[*]}"
 "$TOP/harness/guest/run.sh" "$D/guest-check.sh" "${disks[@]}" |
-    tee "$D/boot2.out" | grep -v '^WP '
-grep '^WP \|^file ' "$D/boot1.out" > "$D/before"
-grep '^WP \|^file ' "$D/boot2.out" > "$D/after"
-if [ "$(grep -c '^WP ' "$D/before")" = 56 ] && diff "$D/before" "$D/after"; then
-    msg "the 56 write pointers of vda and the file on vdb's f2fs survived the power cut"
+    tee "$D/boot2.out" | grep -v '^N\?WP '
+grep '^WP \|^NWP \|^file ' "$D/boot1.out" | sort > "$D/before"
+grep '^WP \|^NWP \|^file ' "$D/boot2.out" | sort > "$D/after"
+if [ "$(grep -c '^WP ' "$D/before")" = 56 ] &&
+   [ "$(grep -c '^NWP ' "$D/before")" = 64 ] && diff "$D/before" "$D/after"; then
+    msg "the 56 write pointers of vda, the 64 of the NVMe namespace and the file on vdb's f2fs survived the power cut"
 else
     die "the power cut lost something (see the difference above)"
 fi
