@@ -189,6 +189,7 @@ if [ "$what" = all ] || [ "$what" = san ]; then
     export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:log_path=$SANLOG/asan"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$SANLOG/ubsan"
     unit_tests "$BUILD/obj-san" san
+    our_qtests "$BUILD/obj-san" san
     our_iotests "$BUILD/obj-san" san
     if grep -l "ERROR: AddressSanitizer\|runtime error\|ERROR: LeakSanitizer" \
             "$SANLOG"/* 2>/dev/null; then

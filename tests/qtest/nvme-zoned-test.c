@@ -1852,6 +1852,19 @@ static void test_persist_quit(const void *opaque)
     zdev_free(d);
 }
 
+/* In a test subprocess: SIGKILL QEMU, reap it and exit */
+static void G_NORETURN power_cut(ZDev *d)
+{
+    pid_t pid = qtest_pid(d->qts);
+    int wstatus;
+
+    g_assert_cmpint(pid, >, 0);
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    g_assert_cmpint(waitpid(pid, &wstatus, 0), ==, pid);
+    g_assert(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+    _exit(0);
+}
+
 static void test_persist_kill(const void *opaque)
 {
     const ZVariant *v = opaque;
@@ -1864,9 +1877,6 @@ static void test_persist_kill(const void *opaque)
          * runs in a subprocess that kills and reaps QEMU and then exits
          * without a word to libqtest.
          */
-        pid_t pid;
-        int wstatus;
-
         d = g_new0(ZDev, 1);
         d->v = v;
         d->img = g_strdup(g_getenv(PERSIST_IMG_ENV));
@@ -1875,12 +1885,7 @@ static void test_persist_kill(const void *opaque)
         persist_setup(d);
         g_assert_cmphex(zflush(d, NSID), ==, ST_OK);
 
-        pid = qtest_pid(d->qts);
-        g_assert_cmpint(pid, >, 0);
-        g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
-        g_assert_cmpint(waitpid(pid, &wstatus, 0), ==, pid);
-        g_assert(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
-        _exit(0);
+        power_cut(d);
     }
 
     d = zdev_create(v);
@@ -1896,6 +1901,57 @@ static void test_persist_kill(const void *opaque)
 
     zdev_start(d);
     persist_check(d);
+    check_still_works(d);
+    zdev_free(d);
+}
+
+/*
+ * Write and Zone Append with Force Unit Access are durable when they
+ * complete, with no Flush: after a power cut, their data and write
+ * pointers are there.
+ */
+static void test_persist_fua(const void *opaque)
+{
+    const ZVariant *v = opaque;
+    NvmeCqe cqe;
+    ZDev *d;
+
+    if (g_test_subprocess()) {
+        d = g_new0(ZDev, 1);
+        d->v = v;
+        d->img = g_strdup(g_getenv(PERSIST_IMG_ENV));
+        g_assert(d->img);
+        zdev_start(d);
+        fill_buf(d, ZSLBA(0), 16, 7);
+        g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_WRITE, ZSLBA(0), 16,
+                                     NVME_RW_FUA << 16, NULL), ==, ST_OK);
+        fill_buf(d, ZSLBA(1), 8, 8);
+        g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_ZONE_APPEND, ZSLBA(1), 8,
+                                     NVME_RW_FUA << 16, &cqe), ==, ST_OK);
+        g_assert_cmpuint(cqe_lba(&cqe), ==, ZSLBA(1));
+        g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_WRITE_ZEROES, ZSLBA(1) + 8,
+                                     8, NVME_RW_FUA << 16, NULL), ==, ST_OK);
+        power_cut(d);
+    }
+
+    d = zdev_create(v);
+    if (!d) {
+        return;
+    }
+
+    g_setenv(PERSIST_IMG_ENV, d->img, true);
+    g_test_trap_subprocess(NULL, 60 * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_unsetenv(PERSIST_IMG_ENV);
+    g_test_trap_assert_passed();
+
+    zdev_start(d);
+    check_zone(d, 0, ZS_CLOSED, 16);
+    check_zone(d, 1, ZS_CLOSED, 16);
+    zread_check(d, ZSLBA(0), 16, 7, false);
+    zread_check(d, ZSLBA(1) + 8, 8, 0, true);
+    g_assert_cmphex(zread(d, ZSLBA(1), 8), ==, ST_OK);
+    check_buf(d, 0, ZSLBA(1), 8, 8, false);
     check_still_works(d);
     zdev_free(d);
 }
@@ -1997,6 +2053,7 @@ static const ZCase cases[] = {
     { "copy-dsm", test_copy_dsm },
     { "persist-quit", test_persist_quit, true },
     { "persist-kill", test_persist_kill, true },
+    { "persist-fua", test_persist_fua, true },
 };
 
 static void add_cases(const ZVariant *v)
