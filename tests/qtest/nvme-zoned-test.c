@@ -1922,13 +1922,14 @@ static void test_persist_fua(const void *opaque)
         d->img = g_strdup(g_getenv(PERSIST_IMG_ENV));
         g_assert(d->img);
         zdev_start(d);
-        fill_buf(d, ZSLBA(0), 16, 7);
-        g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_WRITE, ZSLBA(0), 16,
-                                     NVME_RW_FUA << 16, NULL), ==, ST_OK);
+        /* Each made durable by its own FUA: no later one flushes for it */
         fill_buf(d, ZSLBA(1), 8, 8);
         g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_ZONE_APPEND, ZSLBA(1), 8,
                                      NVME_RW_FUA << 16, &cqe), ==, ST_OK);
         g_assert_cmpuint(cqe_lba(&cqe), ==, ZSLBA(1));
+        fill_buf(d, ZSLBA(0), 16, 7);
+        g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_WRITE, ZSLBA(0), 16,
+                                     NVME_RW_FUA << 16, NULL), ==, ST_OK);
         g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_WRITE_ZEROES, ZSLBA(1) + 8,
                                      8, NVME_RW_FUA << 16, NULL), ==, ST_OK);
         power_cut(d);
