@@ -4,8 +4,9 @@
 # a 6.12 kernel from bookworm-backports (zoned virtio-blk needs Linux 6.3)
 # and an initramfs made here: busybox, util-linux (blkzone), fio 3.33 with
 # its zoned suite t/zbd from Debian's fio source package, f2fs-tools,
-# btrfs-progs, zonefs-tools, GNU bash/grep/sed/coreutils for the fio suite
-# (in /gnu/bin), and the kernel modules the tests load with `loadmod`.
+# btrfs-progs, zonefs-tools, nvme-cli 2.3 (nvme zns, io-passthru), GNU
+# bash/grep/sed/coreutils for the fio suite (in /gnu/bin), and the kernel
+# modules the tests load with `loadmod`.
 # build/guest/vmlinuz and build/guest/initrd.cpio are the result.
 
 . "$(dirname "$0")/../common.sh"
@@ -20,7 +21,8 @@ KVER_PKG=${GUEST_KERNEL_PKG:-linux-image-amd64}
 # archive serves trixie's binary package but not its source.
 PKGS="busybox-static/bookworm fio/bookworm bash/bookworm grep/bookworm
       sed/bookworm coreutils/bookworm util-linux/bookworm
-      f2fs-tools/bookworm btrfs-progs/bookworm kmod/bookworm"
+      f2fs-tools/bookworm btrfs-progs/bookworm kmod/bookworm
+      nvme-cli/bookworm"
 # Modules the tests may load (with what they depend on)
 MODS="virtio_blk nvme null_blk f2fs btrfs zonefs"
 
@@ -94,7 +96,7 @@ install_bin() {  # install_bin DESTDIR FILE...: binaries of the packages
 cp -L "$s/lib64/ld-linux-x86-64.so.2" "$r/lib64/"
 cp "$s/bin/busybox" "$r/bin/busybox"
 install_bin /usr/sbin /sbin/blkzone /sbin/blockdev /sbin/mkfs.f2fs \
-    /sbin/fsck.f2fs /sbin/mkfs.btrfs /usr/sbin/mkzonefs
+    /sbin/fsck.f2fs /sbin/mkfs.btrfs /usr/sbin/mkzonefs /usr/sbin/nvme
 install_bin /usr/bin /usr/bin/fio
 # shellcheck disable=SC2046
 install_bin /gnu/bin /bin/bash /bin/grep /bin/sed \

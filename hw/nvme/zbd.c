@@ -618,6 +618,25 @@ static uint16_t nvme_zbd_mgmt_send(NvmeCtrl *n, NvmeRequest *req)
 
 /* Zone Management Receive */
 
+/*
+ * Copy @len bytes to the start of the host's buffer; the rest of it, past
+ * the descriptors there are, is left as it was
+ */
+static uint16_t nvme_zbd_to_host(NvmeRequest *req, void *buf, size_t len)
+{
+    dma_addr_t residual;
+
+    if (req->sg.flags & NVME_SG_DMA) {
+        if (dma_buf_read(buf, len, &residual, &req->sg.qsg,
+                         MEMTXATTRS_UNSPECIFIED) != MEMTX_OK) {
+            return NVME_DATA_TRAS_ERROR;
+        }
+    } else if (qemu_iovec_from_buf(&req->sg.iov, 0, buf, len) != len) {
+        return NVME_DATA_TRAS_ERROR;
+    }
+    return NVME_SUCCESS;
+}
+
 static bool nvme_zbd_report_matches(uint8_t zrasf, BlockZoneState zs)
 {
     static const BlockZoneState filter[] = {
@@ -638,7 +657,6 @@ static void coroutine_fn nvme_zbd_recv_co(void *opaque)
     NvmeZbdAIOCB *iocb = opaque;
     NvmeRequest *req = iocb->req;
     NvmeNamespace *ns = req->ns;
-    NvmeCtrl *n = nvme_ctrl(req);
     BlockBackend *blk = ns->blkconf.blk;
     uint32_t dw13 = le32_to_cpu(req->cmd.cdw13);
     uint8_t zrasf = (dw13 >> 8) & 0xff;
@@ -710,9 +728,7 @@ static void coroutine_fn nvme_zbd_recv_co(void *opaque)
 
     header = (NvmeZoneReportHeader *)buf;
     header->nr_zones = cpu_to_le64(partial ? nr_descr : nr_match);
-    /* the rest of the host's buffer is left as it was: a partial transfer */
-    status = nvme_bounce_data(n, buf, iocb->len, NVME_TX_DIRECTION_FROM_DEVICE,
-                              req);
+    status = nvme_zbd_to_host(req, buf, iocb->len);
     nvme_zbd_end(iocb, status);
 }
 
@@ -749,15 +765,16 @@ static uint16_t nvme_zbd_mgmt_recv(NvmeCtrl *n, NvmeRequest *req)
         return status;
     }
     /*
-     * What is transferred, and allocated, is what the host asked for, but
-     * never more than the descriptors there are from SLBA's zone on: NUMD
-     * does not size an allocation.
+     * The host's whole buffer is mapped (an SGL must be used up), but what
+     * is filled, allocated and transferred is never more than the
+     * descriptors there are from SLBA's zone on: NUMD does not size an
+     * allocation.
      */
     max_descr = (data_size - sizeof(NvmeZoneReportHeader)) /
                 sizeof(NvmeZoneDescr);
     max_descr = MIN(max_descr, ns->num_zones - slba / ns->zone_size);
     len = sizeof(NvmeZoneReportHeader) + max_descr * sizeof(NvmeZoneDescr);
-    status = nvme_map_dptr(n, &req->sg, len, &req->cmd);
+    status = nvme_map_dptr(n, &req->sg, data_size, &req->cmd);
     if (status) {
         return status;
     }
