@@ -171,7 +171,7 @@ static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
     BlockBackend *blk = ns->blkconf.blk;
     g_autofree BlockZoneDescriptor *zones =
         g_new(BlockZoneDescriptor, NVME_ZBD_BATCH);
-    uint32_t idx = 0, conv = 0, i;
+    uint32_t idx = 0, conv = 0, first_seq = 0, i;
     unsigned int n;
     int ret;
 
@@ -192,14 +192,14 @@ static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
                 conv++;
             } else if (!*cap) {
                 *cap = zones[i].cap;
+                first_seq = idx + i;
             } else if (zones[i].cap != *cap &&
                        zones[i].length == zone_bytes) {
                 error_setg(errp, "zone %u of drive '%s' has a capacity of "
                            "%" PRIu64 " bytes, zone %u one of %" PRIu64
                            " bytes: ZNS zones have one capacity",
                            idx + i, nvme_zbd_drive_name(blk), zones[i].cap,
-                           conv,
-                           *cap);
+                           first_seq, *cap);
                 return -1;
             }
         }
@@ -221,7 +221,7 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
     BlockDriverState *bs = blk_bs(blk);
     NvmeIdNsZoned *id_ns_z;
     uint64_t zone_bytes, cap, nsze, zone_lbas, max_append;
-    uint32_t nr_zones, i;
+    uint32_t nr_zones, max_open, i;
 
     if (!nvme_zbd_drive_is_zoned(blk)) {
         return 0;
@@ -230,6 +230,12 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
         return -1;
     }
 
+    if (bs->bl.write_granularity > ns->lbasz) {
+        error_setg(errp, "drive '%s' writes in units of %u bytes, more than "
+                   "the logical block size (%zu)", drive,
+                   bs->bl.write_granularity, ns->lbasz);
+        return -1;
+    }
     zone_bytes = bs->bl.zone_size;
     if (!zone_bytes || zone_bytes % ns->lbasz) {
         error_setg(errp, "the zone size of drive '%s' (%" PRIu64 " bytes) "
@@ -284,13 +290,23 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
     ns->zone_size_log2 = is_power_of_2(zone_lbas) ? ctz64(zone_lbas) : 0;
 
     id_ns_z = g_new0(NvmeIdNsZoned, 1);
-    /* zeroes-based; all ones: no limit */
+    /*
+     * Zeroes-based; all ones: no limit.  An open limit may not exceed the
+     * active one (a drive with only an active limit has both).
+     */
+    max_open = bs->bl.max_open_zones;
+    if (bs->bl.max_active_zones &&
+        (!max_open || max_open > bs->bl.max_active_zones)) {
+        max_open = bs->bl.max_active_zones;
+    }
     id_ns_z->mar = cpu_to_le32(bs->bl.max_active_zones - 1);
-    id_ns_z->mor = cpu_to_le32(bs->bl.max_open_zones - 1);
+    id_ns_z->mor = cpu_to_le32(max_open - 1);
     /* reads may cross zone boundaries and go past the write pointer */
     id_ns_z->ozcs = cpu_to_le16(NVME_ID_NS_ZONED_OZCS_RAZB);
+    /* in the units of each format (Format NVM is refused, though) */
     for (i = 0; i <= ns->id_ns.nlbaf; i++) {
-        id_ns_z->lbafe[i].zsze = cpu_to_le64(zone_lbas);
+        id_ns_z->lbafe[i].zsze =
+            cpu_to_le64(zone_bytes >> ns->id_ns.lbaf[i].ds);
     }
     ns->id_ns_zoned = id_ns_z;
 
@@ -423,30 +439,34 @@ static NvmeZbdAIOCB *nvme_zbd_aiocb(NvmeRequest *req)
     return iocb;
 }
 
+/*
+ * Each drive request of the coroutine counts as in flight on its own, as
+ * a device's requests do: a drain may complete between two of them, and
+ * the next one waits for the drained section to end.
+ */
 static void nvme_zbd_start(NvmeZbdAIOCB *iocb, CoroutineEntry *fn)
 {
-    BlockBackend *blk = iocb->req->ns->blkconf.blk;
-
-    /* a drain of the drive waits for the whole command */
-    blk_inc_in_flight(blk);
-    aio_co_enter(blk_get_aio_context(blk), qemu_coroutine_create(fn, iocb));
+    aio_co_enter(qemu_get_current_aio_context(),
+                 qemu_coroutine_create(fn, iocb));
 }
 
+/*
+ * Complete the command with @status, unless it was cancelled and the
+ * canceller set the status already
+ */
 static void coroutine_fn nvme_zbd_end(NvmeZbdAIOCB *iocb, uint16_t status)
 {
     NvmeRequest *req = iocb->req;
-    BlockBackend *blk = req->ns->blkconf.blk;
 
-    if (iocb->cancelled && !status) {
-        status = NVME_CMD_ABORT_REQ;
+    if (!iocb->cancelled || !req->status) {
+        req->status = status;
     }
-    req->status = status;
-    if (status) {
-        trace_pci_nvme_zbd_status(nvme_cid(req), req->cmd.opcode, status);
+    if (req->status) {
+        trace_pci_nvme_zbd_status(nvme_cid(req), req->cmd.opcode,
+                                  req->status);
     }
     iocb->common.cb(iocb->common.opaque, 0);
     qemu_aio_unref(iocb);
-    blk_dec_in_flight(blk);
 }
 
 /* Zone Management Send */
@@ -571,9 +591,10 @@ static void coroutine_fn nvme_zbd_send_co(void *opaque)
                 return;
             }
         }
-        idx += n;
+        idx += i;
     }
-    nvme_zbd_end(iocb, NVME_SUCCESS);
+    /* Cancelled before the last zone: what is done stays done */
+    nvme_zbd_end(iocb, idx < end ? NVME_CMD_ABORT_REQ : NVME_SUCCESS);
 }
 
 static uint16_t nvme_zbd_mgmt_send(NvmeCtrl *n, NvmeRequest *req)
@@ -735,7 +756,8 @@ static void coroutine_fn nvme_zbd_recv_co(void *opaque)
 static uint16_t nvme_zbd_mgmt_recv(NvmeCtrl *n, NvmeRequest *req)
 {
     NvmeNamespace *ns = req->ns;
-    uint32_t data_size = (le32_to_cpu(req->cmd.cdw12) + 1) << 2;
+    /* NUMD is zeroes-based, in dwords */
+    uint64_t data_size = ((uint64_t)le32_to_cpu(req->cmd.cdw12) + 1) << 2;
     uint32_t dw13 = le32_to_cpu(req->cmd.cdw13);
     uint8_t zra = dw13 & 0xff, zrasf = (dw13 >> 8) & 0xff;
     uint64_t slba = le32_to_cpu(req->cmd.cdw10) |
@@ -827,7 +849,7 @@ static uint16_t nvme_zbd_append(NvmeCtrl *n, NvmeRequest *req)
     uint32_t nlb = (uint32_t)le16_to_cpu(rw->nlb) + 1;
     uint64_t len = (uint64_t)nlb * ns->lbasz;
     uint64_t max_append = ns->zbd->max_append;
-    uint8_t zasl = nvme_zbd_ctrl_zasl(n);
+    uint8_t zasl = n->params.zasl;
     NvmeZbdAIOCB *iocb;
     uint32_t idx;
     uint16_t status;
