@@ -740,8 +740,8 @@ nvme_fs_cycle() {
     else
         nvme_disk 1
     fi
-    GUEST_KILL_AT="=== SYNCED ===" nvme_run "nvme-$fs-write" nvme-fs.sh -- "${vars[@]}" PHASE=write
-    nvme_run "nvme-$fs-check" nvme-fs.sh -- "${vars[@]}" PHASE=check
+    GUEST_KILL_AT="=== SYNCED ===" nvme_run "nvme-$fs-write" nvme-fs.sh fs.sh -- "${vars[@]}" PHASE=write
+    nvme_run "nvme-$fs-check" nvme-fs.sh fs.sh -- "${vars[@]}" PHASE=check
     # (f2fs too must have written to the zoned namespace)
     grep -q '^remount: [0-9]* files intact$' "$W/nvme-$fs-write.out" &&
         grep -q '^zones written on nsid 1: [1-9][0-9]*$' "$W/nvme-$fs-write.out" &&

@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# In the guest: a filesystem on the zoned disk /dev/vda.  The host prepends
+# In the guest: a filesystem on a zoned disk.  The host prepends
 #   FS     btrfs | f2fs | zonefs
 #   PHASE  write: make the filesystem, mount it, write files, unmount,
 #                 mount again and compare checksums; then write one
@@ -8,17 +8,34 @@
 #                 file's checksum and "=== SYNCED ===" and wait (the
 #                 host cuts the power)
 #          check: mount it and print every file's checksum
+# and a script before this one (nvme-fs.sh) may set
+#   FS_DEV     the device to mount (default /dev/vda, the virtio disk)
+#   FS_MKFS    the command that makes the filesystem (default: $FS's own,
+#              on $FS_DEV)
+#   FS_NO_CONV the device has no conventional zones (zonefs: no cnv/0)
+#   FS_REPORT  a command run once the files are durable, before their
+#              checksums are printed
 # Checksum lines are "SUM <sha256> <file>", sorted by file name.
 set -e
 fail() { echo "FAIL: $*"; exit 1; }
 loadmod "$FS"
 M=/mnt
+FS_DEV=${FS_DEV:-/dev/vda}
+if [ -z "${FS_MKFS:-}" ]; then
+    case $FS in
+    # btrfs-progs 6.2 aborts on DUP metadata of a zoned device with
+    # conventional zones ("bad tree block"; on null_blk too)
+    btrfs) FS_MKFS="mkfs.btrfs -q -f -O zoned -m single -d single $FS_DEV" ;;
+    f2fs) FS_MKFS="mkfs.f2fs -q -f -m $FS_DEV" ;;
+    zonefs) FS_MKFS="mkzonefs -f $FS_DEV" ;;
+    esac
+fi
 sums() {
     (cd $M && find . -type f ! -size 0 | sort | while read -r f; do
         echo "SUM $(sha256sum < "$f" | cut -d' ' -f1) $f"
     done)
 }
-mnt() { mount -t "$FS" /dev/vda $M; }
+mnt() { mount -t "$FS" "$FS_DEV" $M; }
 # fill FILE KIB: FILE gets KIB KiB of random data (on zonefs, appended:
 # its sequential files take direct writes at their end only)
 fill() {
@@ -32,20 +49,16 @@ fill() {
 
 dd if=/dev/urandom of=/tmp/rnd bs=1M count=4 2>/dev/null
 if [ "$PHASE" = write ]; then
-    case $FS in
-    # btrfs-progs 6.2 aborts on DUP metadata of a zoned device with
-    # conventional zones ("bad tree block"; on null_blk too)
-    btrfs) mkfs.btrfs -q -f -O zoned -m single -d single /dev/vda > /dev/null ||
-        fail "mkfs.btrfs" ;;
-    f2fs) mkfs.f2fs -q -f -m /dev/vda || fail "mkfs.f2fs" ;;
-    zonefs) mkzonefs -f /dev/vda > /dev/null || fail "mkzonefs" ;;
-    esac
+    # shellcheck disable=SC2086  # the command and its arguments
+    $FS_MKFS > /tmp/mkfs.out 2>&1 || { cat /tmp/mkfs.out; fail "${FS_MKFS%% *}"; }
     mnt || fail "mount $FS"
     echo "mounted: $(grep " $M " /proc/mounts | cut -d' ' -f1-3)"
     if [ "$FS" = zonefs ]; then
+        echo "zonefs: $(ls $M/seq | wc -l) sequential files, $(ls $M/cnv 2>/dev/null | wc -l) conventional"
         fill $M/seq/0 1024; fill $M/seq/1 64; fill $M/seq/5 2048
         fill $M/seq/1 128
-        dd if=/tmp/rnd of=$M/cnv/0 bs=64k count=3 conv=notrunc 2>/dev/null
+        [ -n "${FS_NO_CONV:-}" ] ||
+            dd if=/tmp/rnd of=$M/cnv/0 bs=64k count=3 conv=notrunc 2>/dev/null
     else
         mkdir -p $M/d
         fill $M/a 3000; fill $M/b 7
@@ -66,6 +79,7 @@ if [ "$PHASE" = write ]; then
     # are made durable one by one (fsync, which flushes the disk's cache)
     sync
     find $M -type f -exec /gnu/bin/sync {} +
+    [ -z "${FS_REPORT:-}" ] || $FS_REPORT
     sums
     echo "=== SYNCED ==="
     sleep 600

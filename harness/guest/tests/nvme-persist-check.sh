@@ -4,17 +4,7 @@
 # nvme-persist-write.sh: the zones and the checksums of the same data
 # ("ZONE ..." and "SUM ..." lines), then a write at the write pointer of
 # zone 0 and of zone 4 (reset before the cut), read back.
-zs() { echo $(($1 * ZL)); }
-sum() {
-    echo "SUM $1 $(/gnu/bin/dd if=$D bs=$2 skip=$(($(zs $1) * LBS)) count=1 \
-        iflag=direct,skip_bytes status=none | sha256sum | cut -d' ' -f1)"
-}
-sum 0 131072
-sum 1 32768
-sum 2 32768
-sum 3 32768
-sum 5 65536
-zones $D 0 6
+persist_state
 head -c 4096 /dev/urandom > /tmp/d
 ok=1
 for z in 0 4; do

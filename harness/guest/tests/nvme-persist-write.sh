@@ -12,15 +12,10 @@
 #   zone 3  32 KiB nvme write, finish, nvme flush: full
 #   zone 4  32 KiB nvme write, nvme flush, reset, nvme flush: empty
 #   zone 5  fio, 64 KiB of sequential direct writes with --sync=1 (FUA)
-# "SUM <zone> <sha256>" of the durable data of zones 0, 1, 2, 3, 5.
+# "SUM <zone> <sha256>" of the durable data of zones 0, 1, 2, 3, 5 and the
+# zones (persist_state of nvme-prep.sh).
 fail() { echo "FAIL: $*"; exit 1; }
-zs() { echo $(($1 * ZL)); }
 d() { head -c "$2" /dev/zero | tr '\0' "$3" > "$1"; }
-# sum ZONE BYTES: checksum of the first BYTES of zone ZONE
-sum() {
-    echo "SUM $1 $(/gnu/bin/dd if=$D bs=$2 skip=$(($(zs $1) * LBS)) count=1 \
-        iflag=direct,skip_bytes status=none | sha256sum | cut -d' ' -f1)"
-}
 d /tmp/a 65536 A
 d /tmp/b 65536 B
 d /tmp/c 16384 C
@@ -46,12 +41,7 @@ fio --name=sync --filename=$D --direct=1 --sync=1 \
     --ioengine=psync --rw=write --bs=16k --offset=$(($(zs 5) * LBS)) \
     --size=64k --output-format=terse --terse-version=3 > /tmp/fio.out 2>&1 ||
     { cat /tmp/fio.out; fail "zone 5: fio --sync=1"; }
-sum 0 131072
-sum 1 32768
-sum 2 32768
-sum 3 32768
-sum 5 65536
-zones $D 0 6
+persist_state
 # Not made durable
 dd if=/tmp/a of=$D bs=64k seek=$((at + 2)) count=1 oflag=direct 2>/dev/null
 echo "=== SYNCED ==="

@@ -17,6 +17,12 @@
 #   zones DEV [FIRST [COUNT]]: "ZONE <index> <state> <wp>" a zone, from
 #          nvme zns report-zones; wp relative to the zone start in bytes,
 #          "-" when the zone has none (full, read-only, offline)
+#   zs ZONE: the start LBA of zone ZONE of $D
+#   sum ZONE BYTES: "SUM <zone> <sha256>", the checksum of the first BYTES
+#          of zone ZONE of $D
+#   persist_state: what nvme-persist-write.sh made durable before the
+#          power cut and nvme-persist-check.sh reads after it: the "SUM"
+#          lines of zones 0, 1, 2, 3 and 5, the "ZONE" lines of zones 0-5
 loadmod nvme
 for _ in $(seq 50); do
     set -- /sys/block/nvme0n*/nsid
@@ -66,4 +72,17 @@ zones() {
             esac
             echo "ZONE $((slba / zzl)) $s $w"
         done
+}
+zs() { echo $(($1 * ZL)); }
+sum() {
+    echo "SUM $1 $(/gnu/bin/dd if=$D bs=$2 skip=$(($(zs $1) * LBS)) count=1 \
+        iflag=direct,skip_bytes status=none | sha256sum | cut -d' ' -f1)"
+}
+persist_state() {
+    sum 0 131072
+    sum 1 32768
+    sum 2 32768
+    sum 3 32768
+    sum 5 65536
+    zones $D 0 6
 }

@@ -30,7 +30,6 @@ echo "zone capacity=$((ZC * LBS))"
 
 # d FILE BYTES CHAR: FILE holds BYTES bytes of CHAR
 d() { head -c "$2" /dev/zero | tr '\0' "$3" > "$1"; }
-zs() { echo $(($1 * ZL)); }       # the start LBA of zone $1
 w() {   # w ZONE-OFFSET-BYTES BYTES FILE: nvme write at zone $Z's start + offset
     nv write $D -s $(($(zs $Z) + $1 / LBS)) -c $(($2 / LBS - 1)) -z "$2" -d "$3" \
         > /dev/null 2>&1 || fail "nvme write to zone $Z"
