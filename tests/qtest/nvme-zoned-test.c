@@ -1850,6 +1850,38 @@ static void test_persist_quit(const void *opaque)
     zdev_free(d);
 }
 
+/* In a test subprocess: QEMU on the image the parent made */
+static ZDev *power_cut_dev(const ZVariant *v)
+{
+    ZDev *d = g_new0(ZDev, 1);
+
+    d->v = v;
+    d->img = g_strdup(g_getenv(PERSIST_IMG_ENV));
+    g_assert(d->img);
+    zdev_start(d);
+    return d;
+}
+
+/*
+ * Run the test's subprocess part on a fresh image, then start QEMU again
+ * on what the power cut left
+ */
+static ZDev *after_power_cut(const ZVariant *v)
+{
+    ZDev *d = zdev_create(v);
+
+    if (!d) {
+        return NULL;
+    }
+    g_setenv(PERSIST_IMG_ENV, d->img, true);
+    g_test_trap_subprocess(NULL, 60 * G_USEC_PER_SEC,
+                           G_TEST_SUBPROCESS_INHERIT_STDERR);
+    g_unsetenv(PERSIST_IMG_ENV);
+    g_test_trap_assert_passed();
+    zdev_start(d);
+    return d;
+}
+
 /* In a test subprocess: SIGKILL QEMU, reap it and exit */
 static void G_NORETURN power_cut(ZDev *d)
 {
@@ -1875,29 +1907,17 @@ static void test_persist_kill(const void *opaque)
          * runs in a subprocess that kills and reaps QEMU and then exits
          * without a word to libqtest.
          */
-        d = g_new0(ZDev, 1);
-        d->v = v;
-        d->img = g_strdup(g_getenv(PERSIST_IMG_ENV));
-        g_assert(d->img);
-        zdev_start(d);
+        d = power_cut_dev(v);
         persist_setup(d);
         g_assert_cmphex(zflush(d, NSID), ==, ST_OK);
 
         power_cut(d);
     }
 
-    d = zdev_create(v);
+    d = after_power_cut(v);
     if (!d) {
         return;
     }
-
-    g_setenv(PERSIST_IMG_ENV, d->img, true);
-    g_test_trap_subprocess(NULL, 60 * G_USEC_PER_SEC,
-                           G_TEST_SUBPROCESS_INHERIT_STDERR);
-    g_unsetenv(PERSIST_IMG_ENV);
-    g_test_trap_assert_passed();
-
-    zdev_start(d);
     persist_check(d);
     check_still_works(d);
     zdev_free(d);
@@ -1915,11 +1935,7 @@ static void test_persist_fua(const void *opaque)
     ZDev *d;
 
     if (g_test_subprocess()) {
-        d = g_new0(ZDev, 1);
-        d->v = v;
-        d->img = g_strdup(g_getenv(PERSIST_IMG_ENV));
-        g_assert(d->img);
-        zdev_start(d);
+        d = power_cut_dev(v);
         /* Each made durable by its own FUA: no later one flushes for it */
         fill_buf(d, ZSLBA(1), 8, 8);
         g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_ZONE_APPEND, ZSLBA(1), 8,
@@ -1933,18 +1949,10 @@ static void test_persist_fua(const void *opaque)
         power_cut(d);
     }
 
-    d = zdev_create(v);
+    d = after_power_cut(v);
     if (!d) {
         return;
     }
-
-    g_setenv(PERSIST_IMG_ENV, d->img, true);
-    g_test_trap_subprocess(NULL, 60 * G_USEC_PER_SEC,
-                           G_TEST_SUBPROCESS_INHERIT_STDERR);
-    g_unsetenv(PERSIST_IMG_ENV);
-    g_test_trap_assert_passed();
-
-    zdev_start(d);
     check_zone(d, 0, ZS_CLOSED, 16);
     check_zone(d, 1, ZS_CLOSED, 16);
     zread_check(d, ZSLBA(0), 16, 7, false);
