@@ -391,16 +391,6 @@ void nvme_zbd_ns_shutdown(NvmeNamespace *ns)
 
 /* Commands */
 
-static uint16_t nvme_zbd_check_mdts(NvmeCtrl *n, uint64_t len)
-{
-    uint8_t mdts = n->params.mdts;
-
-    if (mdts && len > (uint64_t)n->page_size << mdts) {
-        return NVME_INVALID_FIELD | NVME_DNR;
-    }
-    return NVME_SUCCESS;
-}
-
 /* The zone that @slba starts; an error if it starts none */
 static uint16_t nvme_zbd_zone_slba(NvmeNamespace *ns, uint64_t slba,
                                    uint32_t *idx)
@@ -782,7 +772,7 @@ static uint16_t nvme_zbd_mgmt_recv(NvmeCtrl *n, NvmeRequest *req)
     if (data_size < sizeof(NvmeZoneReportHeader)) {
         return NVME_INVALID_FIELD | NVME_DNR;
     }
-    status = nvme_zbd_check_mdts(n, data_size);
+    status = nvme_check_mdts(n, data_size);
     if (status) {
         return status;
     }
@@ -855,7 +845,7 @@ static uint16_t nvme_zbd_append(NvmeCtrl *n, NvmeRequest *req)
     uint16_t status;
     void *buf;
 
-    status = nvme_zbd_check_mdts(n, len);
+    status = nvme_check_mdts(n, len);
     if (status) {
         return status;
     }
