@@ -93,13 +93,32 @@ our_iotests() {
 }
 
 gate() {
-    local obj=$1 res retry t st reason total expected suspects=""
+    local obj=$1 res retry log t st reason total expected listed missing
+    local suspects=""
     res=$(mktemp)
     retry=$(mktemp)
+    log=$(mktemp)
     msg "regression gate: qemu-iotests -qcow2 -g quick (takes a few minutes)"
-    run_iotests gate "$res" "$obj" -qcow2 -g quick
-    total=$(wc -l < "$res")
+    IOTESTS_LOG=$log run_iotests gate "$res" "$obj" -qcow2 -g quick
     expected=$(sed -n 's/^# tests: //p' "$BASELINE")
+    listed=$(cd "$obj/tests/qemu-iotests" && ./check -n -qcow2 -g quick)
+    # A test that printed no result in the parallel run is run again
+    # alone, and says what it printed there
+    missing=$(for t in $listed; do
+                  grep -q "^$t " "$res" || printf ' %s' "$t"
+              done)
+    if [ -n "$missing" ]; then
+        echo "gate: no result from:$missing; what check printed of them:"
+        for t in $missing; do
+            grep -F -e " $t" "$log" | sed 's/^/gate   /' | head -n 5
+        done
+        echo "gate: check's last lines:"
+        tail -n 5 "$log" | sed 's/^/gate   /'
+        # shellcheck disable=SC2086
+        IOTESTS_JOBS=1 "$TOP/harness/iotests.sh" "$obj" -qcow2 $missing \
+            >> "$res" || true
+    fi
+    total=$(wc -l < "$res")
     # A test that fails here but passes on the unpatched tree is run
     # again, alone, up to three times: a few of QEMU's tests (153, 161)
     # race with the QEMU processes they start on a loaded machine.  Only a
@@ -136,10 +155,13 @@ gate() {
         grep -q "^$t pass" "$res" && echo "gate $t passes now (baseline says $st: $reason)"
     done < <(grep -v '^#' "$BASELINE")
     if [ "$total" -lt "$expected" ]; then
+        missing=$(for t in $listed; do
+                      grep -q "^$t " "$res" || printf '%s,' "$t"
+                  done)
         echo "gate: only $total of $expected tests ran"
-        count gate missing-tests fail
+        count gate "missing-tests(${missing%,})" fail
     fi
-    rm -f "$res" "$retry"
+    rm -f "$res" "$retry" "$log"
 }
 
 case $what in
