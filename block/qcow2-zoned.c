@@ -5,14 +5,18 @@
  *
  * A zoned qcow2 image carries incompatible feature bit 5 and the zoned
  * header extension (docs/interop/qcow2.txt, "Zoned extension"), which
- * locates the write-pointer table: one big-endian 8-byte entry per zone.
- * Everything read from the image is validated here before it is used.
+ * locates the write-pointer table: one 16-byte entry per zone, which
+ * holds the zone's write pointer, the write pointer of the last completed
+ * flush and a CRC-32C of the data between the two.  Everything read from
+ * the image is validated here before it is used.
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "block/block-io.h"
 #include "qemu/bswap.h"
+#include "qemu/crc32c.h"
+#include "qemu/error-report.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
 #include "qemu/memalign.h"
@@ -29,8 +33,17 @@
 /* Zone model byte of the extension */
 #define QCOW2_ZONE_MODEL_HM             1
 
+/* The table format this code reads and writes */
+#define QCOW2_ZONED_TABLE_FORMAT        1
+
 /* A conventional zone's table entry */
 #define QCOW2_ZONED_ENTRY_CONV          (1ULL << 63)
+
+/*
+ * Bytes that may be written between two flushes before the engine flushes
+ * by itself: an open after a crash reads at most about twice this much
+ */
+#define QCOW2_ZONED_MAX_UNFLUSHED       (128 * MiB)
 
 #define QCOW2_ZONED_MAX_ZONES           (1U << 24)
 #define QCOW2_ZONED_MAX_ZONE_SIZE       (2 * GiB)
@@ -40,7 +53,8 @@
 /* On-disk header extension, big-endian, every field naturally aligned */
 typedef struct QEMU_PACKED Qcow2ZonedExt {
     uint8_t zone_model;
-    uint8_t reserved[3];
+    uint8_t table_format;
+    uint8_t reserved[2];
     uint32_t conventional_zones;
     uint64_t zone_size;
     uint64_t zone_capacity;
@@ -56,6 +70,20 @@ QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, zone_size) % 8);
 QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, zone_capacity) % 8);
 QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, max_append_bytes) % 4);
 QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, wp_table_offset) % 8);
+
+/*
+ * A write-pointer table entry, big-endian.  For a sequential zone: @wp and
+ * @flushed relative to the zone's start, @crc the CRC-32C of the zone's
+ * bytes in [@flushed, @wp).  An open trusts @wp only if @crc matches the
+ * data, and @flushed otherwise.
+ */
+typedef struct QEMU_PACKED Qcow2ZonedEntry {
+    uint64_t wp;
+    uint32_t flushed;
+    uint32_t crc;
+} Qcow2ZonedEntry;
+
+QEMU_BUILD_BUG_ON(sizeof(Qcow2ZonedEntry) != 16);
 
 /* The geometry, in CPU byte order */
 typedef struct Qcow2ZoneGeometry {
@@ -94,7 +122,8 @@ struct Qcow2Zoned {
 
     /*
      * Protects the bookkeeping of every zone: bs->wps->wp[], @sm, @dirty,
-     * @busy, @spare, @owned.  Requests come from any thread; the lock is
+     * @busy, @spare, @owned, @flushed, @crc, @unstable, @unsettled,
+     * @unflushed, @bound_flush.  Requests come from any thread; the lock is
      * held for bookkeeping only, never across I/O or a yield.
      */
     QemuMutex lock;
@@ -110,15 +139,37 @@ struct Qcow2Zoned {
     /* Waits for a zone to be neither busy nor owned (with @lock) */
     CoQueue idle;
 
+    /*
+     * Per zone, relative to its start: the write pointer of the last
+     * completed flush, and the CRC-32C register (from 0, not inverted) of
+     * the data that completed writes put between it and done_wp()
+     */
+    uint32_t *flushed;
+    uint32_t *crc;
+    /*
+     * Zones with a completed write whose buffer changed while it was in
+     * flight: what reached the disk may not be what @crc covers, so their
+     * next entry is written after the data is flushed
+     */
+    unsigned long *unstable;
+    /* Zones whose entry on disk needs verification on open */
+    unsigned long *unsettled;
+    /* Bytes written by writes completed since the last flush took them */
+    uint64_t unflushed;
+    /* A flush to keep @unflushed bounded is on its way */
+    bool bound_flush;
+    /* The next flush settles every zone (inactivation, close) */
+    bool settle_all;
+
     /* Serialises the writes of the table, and protects @table */
     CoMutex table_lock;
-    /* The table as last written to disk (big-endian) */
-    uint64_t *table;
+    /* The table as last written to disk */
+    Qcow2ZonedEntry *table;
 };
 
 static uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
 {
-    return (uint64_t)geo->nr_zones * sizeof(uint64_t);
+    return (uint64_t)geo->nr_zones * sizeof(Qcow2ZonedEntry);
 }
 
 static uint64_t zone_start(const Qcow2ZoneGeometry *geo, uint32_t idx)
@@ -148,6 +199,83 @@ static uint64_t cap_end(const Qcow2Zoned *z, uint32_t idx)
 {
     return zone_start(&z->geo, idx) +
            zone_capacity(&z->geo, z->disk_size, idx);
+}
+
+/*
+ * CRC-32C arithmetic.  A zone's data is hashed write by write, in
+ * parallel, and the pieces are put together in zone order, so the engine
+ * keeps CRC registers that start from 0 and are never inverted ("raw"):
+ * those are linear, raw(A || B) = raw(A) * x^(8 |B|) + raw(B), and the
+ * raw CRC of zeros is 0.  The table entry holds the standard CRC-32C.
+ */
+#define CRC32C_POLY_REFLECTED   0x82f63b78
+
+/* x^(8 * 2^k) modulo the CRC-32C polynomial, bit-reflected */
+static const uint32_t crc_x8_pow2[32] = {
+    0x00800000, 0x00008000, 0x82f63b78, 0x6ea2d55c,
+    0x18b8ea18, 0x510ac59a, 0xb82be955, 0xb8fdb1e7,
+    0x88e56f72, 0x74c360a4, 0xe4172b16, 0x0d65762a,
+    0x35d73a62, 0x28461564, 0xbf455269, 0xe2ea32dc,
+    0xfe7740e6, 0xf946610b, 0x3c204f8f, 0x538586e3,
+    0x59726915, 0x734d5309, 0xbc1ac763, 0x7d0722cc,
+    0xd289cabe, 0xe94ca9bc, 0x05b74f3f, 0xa51e1f42,
+    0x40000000, 0x20000000, 0x08000000, 0x00800000,
+};
+
+/* a * b modulo the polynomial, bit-reflected */
+static uint32_t crc_mul(uint32_t a, uint32_t b)
+{
+    uint32_t m, p = 0;
+
+    for (m = 1U << 31; m; m >>= 1) {
+        if (a & m) {
+            p ^= b;
+        }
+        b = b & 1 ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
+    }
+    return p;
+}
+
+/* The raw register @reg after @len more zero bytes */
+static uint32_t crc_shift(uint32_t reg, uint64_t len)
+{
+    int k;
+
+    for (k = 0; len && k < 32; k++, len >>= 1) {
+        if (len & 1) {
+            reg = crc_mul(crc_x8_pow2[k], reg);
+        }
+    }
+    assert(!len);
+    return reg;
+}
+
+/* Raw CRC of @bytes of @qiov from @offset; NULL stands for zeros */
+static uint32_t crc_raw_qiov(QEMUIOVector *qiov, size_t offset, size_t bytes)
+{
+    uint32_t reg = 0;
+    int i;
+
+    for (i = 0; qiov && i < qiov->niov && bytes; i++) {
+        size_t len = qiov->iov[i].iov_len;
+
+        if (offset >= len) {
+            offset -= len;
+            continue;
+        }
+        len = MIN(len - offset, bytes);
+        reg = crc32c(reg, (uint8_t *)qiov->iov[i].iov_base + offset,
+                     len) ^ 0xffffffff;
+        bytes -= len;
+        offset = 0;
+    }
+    return reg;
+}
+
+/* The standard CRC-32C of @len bytes whose raw CRC is @raw */
+static uint32_t crc_standard(uint32_t raw, uint64_t len)
+{
+    return ~(crc_shift(0xffffffff, len) ^ raw);
 }
 
 /*
@@ -336,7 +464,13 @@ qcow2_zoned_read_ext(BlockDriverState *bs, uint64_t offset, uint32_t len,
                    ext.zone_model);
         return -EINVAL;
     }
-    if (ext.reserved[0] || ext.reserved[1] || ext.reserved[2]) {
+    if (ext.table_format != QCOW2_ZONED_TABLE_FORMAT) {
+        error_setg(errp, "Zoned extension has write-pointer table format %u; "
+                   "this version supports format %u only", ext.table_format,
+                   QCOW2_ZONED_TABLE_FORMAT);
+        return -EINVAL;
+    }
+    if (ext.reserved[0] || ext.reserved[1]) {
         error_setg(errp, "Zoned extension has non-zero reserved bytes");
         return -EINVAL;
     }
@@ -362,6 +496,7 @@ void qcow2_zoned_ext_data(BlockDriverState *bs,
     const Qcow2ZoneGeometry *g = &s->zoned->geo;
     Qcow2ZonedExt e = {
         .zone_model = QCOW2_ZONE_MODEL_HM,
+        .table_format = QCOW2_ZONED_TABLE_FORMAT,
         .conventional_zones = cpu_to_be32(g->conventional_zones),
         .zone_size = cpu_to_be64(g->zone_size),
         .zone_capacity = cpu_to_be64(g->zone_capacity),
@@ -376,39 +511,170 @@ void qcow2_zoned_ext_data(BlockDriverState *bs,
 }
 
 /*
- * Decode table entry @be of zone @idx into the block layer's form
- * (absolute offset; bit 63 for a conventional zone).  Returns false if the
- * entry is invalid.
+ * Decode the table entry @e of zone @idx: its write pointer into @wp (the
+ * block layer's form: an absolute offset, bit 63 for a conventional zone),
+ * and, for a sequential zone, where its last completed flush left it into
+ * @flushed (relative).  Returns false if the entry is invalid; @wp and
+ * @flushed are then still within the zone.
  */
 static bool decode_entry(const Qcow2ZoneGeometry *g, uint64_t disk_size,
-                         uint32_t idx, uint64_t be, uint64_t *wp)
+                         uint32_t idx, const Qcow2ZonedEntry *e, uint64_t *wp,
+                         uint32_t *flushed)
 {
-    uint64_t v = be64_to_cpu(be);
+    uint64_t v = be64_to_cpu(e->wp);
+    uint32_t f = be32_to_cpu(e->flushed), crc = be32_to_cpu(e->crc);
+    uint64_t cap = zone_capacity(g, disk_size, idx);
 
     if (idx < g->conventional_zones) {
         *wp = QCOW2_ZONED_ENTRY_CONV | zone_start(g, idx);
-        return v == QCOW2_ZONED_ENTRY_CONV;
+        *flushed = 0;
+        return v == QCOW2_ZONED_ENTRY_CONV && !f && !crc;
     }
-    *wp = zone_start(g, idx) + MIN(v, zone_capacity(g, disk_size, idx));
-    return v <= zone_capacity(g, disk_size, idx) &&
-           QEMU_IS_ALIGNED(v, BDRV_SECTOR_SIZE);
+    *wp = zone_start(g, idx) + MIN(v, cap);
+    *flushed = MIN(f, *wp - zone_start(g, idx));
+    return v <= cap && f <= v && QEMU_IS_ALIGNED(v | f, BDRV_SECTOR_SIZE) &&
+           (f != v || !crc);
 }
 
-/* The table entry of zone @idx in the block layer's form @wp */
-static uint64_t encode_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
-                             uint64_t wp)
+/*
+ * The table entry of zone @idx with write pointer @wp (absolute), the
+ * write pointer of its last completed flush @flushed (relative), and the
+ * raw CRC @raw of the data between the two
+ */
+static Qcow2ZonedEntry encode_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
+                                    uint64_t wp, uint32_t flushed,
+                                    uint32_t raw)
 {
+    uint64_t rel = wp - zone_start(g, idx);
+
     if (idx < g->conventional_zones) {
-        return cpu_to_be64(QCOW2_ZONED_ENTRY_CONV);
+        return (Qcow2ZonedEntry) { .wp = cpu_to_be64(QCOW2_ZONED_ENTRY_CONV) };
     }
-    return cpu_to_be64(wp - zone_start(g, idx));
+    assert(flushed <= rel);
+    return (Qcow2ZonedEntry) {
+        .wp = cpu_to_be64(rel),
+        .flushed = cpu_to_be32(flushed),
+        .crc = cpu_to_be32(rel == flushed ? 0 :
+                           crc_standard(raw, rel - flushed)),
+    };
+}
+
+/* The entry of zone @idx that needs no verification: write pointer @wp */
+static Qcow2ZonedEntry settled_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
+                                     uint64_t wp)
+{
+    return encode_entry(g, idx, wp, is_seq(g, idx) ? wp - zone_start(g, idx) :
+                        0, 0);
+}
+
+/*
+ * Does the data of zone @idx in [@from, @to) (relative) have the standard
+ * CRC-32C @crc?  Reads what the image holds there through the qcow2
+ * metadata on disk, @buf (QCOW2_ZONED_VERIFY_BUF bytes) at a time.
+ * s->lock held.  Returns 1 if it does, 0 if not, or -errno.
+ */
+#define QCOW2_ZONED_VERIFY_BUF  (1 * MiB)
+
+static int coroutine_fn GRAPH_RDLOCK
+zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
+                  uint64_t to, uint32_t crc, uint8_t *buf)
+{
+    BDRVQcow2State *s = bs->opaque;
+    uint64_t off = zone_start(&s->zoned->geo, idx) + from;
+    uint64_t end = zone_start(&s->zoned->geo, idx) + to;
+    uint32_t reg = 0xffffffff;
+    int ret;
+
+    while (off < end) {
+        unsigned int bytes = MIN(end - off, QCOW2_ZONED_VERIFY_BUF);
+        QCow2SubclusterType type;
+        uint64_t host;
+
+        ret = qcow2_get_host_offset(bs, off, &bytes, &host, &type);
+        if (ret < 0) {
+            return ret;
+        }
+        switch (type) {
+        case QCOW2_SUBCLUSTER_NORMAL:
+            ret = bdrv_co_pread(bs->file, host, bytes, buf, 0);
+            if (ret < 0) {
+                return ret;
+            }
+            break;
+        case QCOW2_SUBCLUSTER_COMPRESSED:
+            /* Never written to a sequential zone: not what was written */
+            return 0;
+        default:
+            /* No backing file: everything else reads as zeros */
+            memset(buf, 0, bytes);
+            break;
+        }
+        reg = crc32c(reg, buf, bytes) ^ 0xffffffff;
+        off += bytes;
+    }
+    return (reg ^ 0xffffffff) == crc;
+}
+
+/*
+ * After an unclean shutdown: each zone in z->unsettled takes the write
+ * pointer of its entry if the data below it matches the entry's CRC, or
+ * else the write pointer of its last completed flush.  Either way its
+ * write pointer has no unverified data below it any more.
+ */
+static int coroutine_fn GRAPH_RDLOCK
+verify_zones(BlockDriverState *bs, Error **errp)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g = &z->geo;
+    g_autofree uint8_t *buf = NULL;
+    uint64_t bytes = 0;
+    uint32_t checked = 0, back = 0;
+    long i;
+    int ret;
+
+    i = find_first_bit(z->unsettled, g->nr_zones);
+    if (i >= g->nr_zones) {
+        return 0;
+    }
+    buf = qemu_try_blockalign(bs->file->bs, QCOW2_ZONED_VERIFY_BUF);
+    if (!buf) {
+        error_setg(errp, "Could not allocate a buffer to verify zones");
+        return -ENOMEM;
+    }
+    for (; i < g->nr_zones; i = find_next_bit(z->unsettled, g->nr_zones,
+                                               i + 1)) {
+        uint64_t wp = bs->wps->wp[i] - zone_start(g, i);
+
+        ret = zone_data_matches(bs, i, z->flushed[i], wp,
+                                be32_to_cpu(z->table[i].crc), buf);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not verify the write pointer "
+                             "of zone %ld", i);
+            return ret;
+        }
+        trace_qcow2_zoned_verify(bs, i, z->flushed[i], wp, ret);
+        checked++;
+        bytes += wp - z->flushed[i];
+        if (!ret) {
+            back++;
+            bs->wps->wp[i] = zone_start(g, i) + z->flushed[i];
+        }
+        z->flushed[i] = bs->wps->wp[i] - zone_start(g, i);
+    }
+    info_report("Zoned image '%s' was not closed cleanly; write pointers "
+                "verified: %" PRIu32 " (%" PRIu64 " bytes read), of which "
+                "back at their last flush: %" PRIu32, bs->filename, checked,
+                bytes, back);
+    return 0;
 }
 
 /*
  * Read the write-pointer table into z->table, and the write pointers into
- * bs->wps and the state machine.  With @bad, invalid entries are counted
- * there and taken as empty zones (qemu-img check repairs them so); without
- * it, the first one is an error.
+ * bs->wps and the state machine, verifying those that need it.  With
+ * @bad, invalid entries are counted there and taken as empty zones
+ * (qemu-img check repairs them so); without it, the first one is an error.
+ * s->lock held, or nothing else can use the node yet.
  */
 static int coroutine_fn GRAPH_RDLOCK
 load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
@@ -420,10 +686,16 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
     int ret;
 
     z->table = g_try_malloc(wp_table_bytes(g));
-    bs->wps = g_try_malloc(sizeof(*bs->wps) + wp_table_bytes(g));
+    bs->wps = g_try_malloc(sizeof(*bs->wps) +
+                           (uint64_t)g->nr_zones * sizeof(uint64_t));
+    z->flushed = g_try_new0(uint32_t, g->nr_zones);
+    z->crc = g_try_new0(uint32_t, g->nr_zones);
     z->dirty = bitmap_try_new(g->nr_zones);
     z->owned = bitmap_try_new(g->nr_zones);
-    if (!z->table || !bs->wps || !z->dirty || !z->owned ||
+    z->unstable = bitmap_try_new(g->nr_zones);
+    z->unsettled = bitmap_try_new(g->nr_zones);
+    if (!z->table || !bs->wps || !z->flushed || !z->crc || !z->dirty ||
+        !z->owned || !z->unstable || !z->unsettled ||
         !zone_sm_init(&z->sm, g->nr_zones, g->conventional_zones,
                       g->max_open_zones, g->max_active_zones)) {
         error_setg(errp, "Could not allocate the write pointers of %" PRIu32
@@ -440,19 +712,33 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
     for (i = 0; i < g->nr_zones; i++) {
         uint64_t *wp = &bs->wps->wp[i];
 
-        if (!decode_entry(g, z->disk_size, i, z->table[i], wp)) {
+        if (!decode_entry(g, z->disk_size, i, &z->table[i], wp,
+                          &z->flushed[i])) {
             if (!bad) {
                 error_setg(errp, "Zone %" PRIu32 " has an invalid write "
-                           "pointer entry 0x%" PRIx64 "; 'qemu-img check -r "
-                           "all' can repair it", i, be64_to_cpu(z->table[i]));
+                           "pointer entry 0x%016" PRIx64 " %08" PRIx32 " %08"
+                           PRIx32 "; 'qemu-img check -r all' can repair it",
+                           i, be64_to_cpu(z->table[i].wp),
+                           be32_to_cpu(z->table[i].flushed),
+                           be32_to_cpu(z->table[i].crc));
                 return -EINVAL;
             }
             (*bad)++;
             if (is_seq(g, i)) {
                 *wp = zone_start(g, i);
+                z->flushed[i] = 0;
             }
+        } else if (is_seq(g, i) && *wp - zone_start(g, i) != z->flushed[i]) {
+            set_bit(i, z->unsettled);
         }
-        zone_sm_load(&z->sm, i, *wp == zone_start(g, i), *wp == cap_end(z, i));
+    }
+    ret = verify_zones(bs, errp);
+    if (ret < 0) {
+        return ret;
+    }
+    for (i = 0; i < g->nr_zones; i++) {
+        zone_sm_load(&z->sm, i, bs->wps->wp[i] == zone_start(g, i),
+                     bs->wps->wp[i] == cap_end(z, i));
     }
     z->busy = g_hash_table_new(NULL, NULL);
     qemu_mutex_init(&z->lock);
@@ -461,6 +747,8 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
     z->loaded = true;
     return 0;
 }
+
+static int coroutine_fn GRAPH_RDLOCK settle_zones(BlockDriverState *bs);
 
 int coroutine_fn GRAPH_RDLOCK
 qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
@@ -547,6 +835,15 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
         return ret;
     }
     trace_qcow2_zoned_open(bs, g->nr_zones, g->zone_size, bad);
+    if ((flags & BDRV_O_RDWR) && !(flags & BDRV_O_CHECK)) {
+        /* What verification found is durable before the guest writes */
+        ret = settle_zones(bs);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "Could not write the verified write "
+                             "pointers");
+            return ret;
+        }
+    }
     return 0;
 }
 
@@ -585,7 +882,7 @@ qcow2_zoned_create(BlockDriverState *bs, Qcow2ZoneCreateOptions *zopts,
     BDRVQcow2State *s = bs->opaque;
     uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;
     Qcow2ZoneGeometry g;
-    g_autofree uint64_t *table = NULL;
+    g_autofree Qcow2ZonedEntry *table = NULL;
     int64_t off;
     uint32_t i;
     int ret;
@@ -594,13 +891,13 @@ qcow2_zoned_create(BlockDriverState *bs, Qcow2ZoneCreateOptions *zopts,
                                s->cluster_size, &g, errp)) {
         return -EINVAL;
     }
-    table = g_try_new(uint64_t, g.nr_zones);
+    table = g_try_new(Qcow2ZonedEntry, g.nr_zones);
     if (!table) {
         error_setg(errp, "Could not allocate the write-pointer table");
         return -ENOMEM;
     }
     for (i = 0; i < g.nr_zones; i++) {
-        table[i] = encode_entry(&g, i, zone_start(&g, i));
+        table[i] = settled_entry(&g, i, zone_start(&g, i));
     }
 
     off = qcow2_alloc_clusters(bs, wp_table_bytes(&g));
@@ -728,29 +1025,33 @@ qcow2_zoned_check_refcounts(BlockDriverState *bs, BdrvCheckResult *res,
  * start, an invalid conventional zone entry the conventional marker.  The
  * zone is empty then: what it held cannot be told from what a reset left
  * behind, so none of it may become readable.
+ *
+ * Entries that an unclean shutdown left to verify are no error; opening
+ * the image verified them, and any repair writes what it found.
  */
 int coroutine_fn GRAPH_RDLOCK
 qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
                      BdrvCheckMode fix)
 {
     BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g;
     uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;
-    g_autofree uint64_t *table = NULL;
-    uint32_t i, bad = 0;
+    g_autofree Qcow2ZonedEntry *table = NULL;
+    uint32_t i, bad = 0, unsettled = 0;
     int ret;
 
-    if (!s->zoned) {
+    if (!z) {
         return 0;
     }
-    g = &s->zoned->geo;
-    table = g_try_new(uint64_t, g->nr_zones);
+    g = &z->geo;
+    table = g_try_malloc(wp_table_bytes(g));
     if (!table) {
         res->check_errors++;
         return -ENOMEM;
     }
-    ret = bdrv_co_pread(bs->file, s->zoned->wp_table_offset,
-                        wp_table_bytes(g), table, 0);
+    ret = bdrv_co_pread(bs->file, z->wp_table_offset, wp_table_bytes(g),
+                        table, 0);
     if (ret < 0) {
         fprintf(stderr, "ERROR could not read the write-pointer table: %s\n",
                 strerror(-ret));
@@ -759,33 +1060,44 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     }
     for (i = 0; i < g->nr_zones; i++) {
         uint64_t wp;
+        uint32_t flushed;
 
-        if (decode_entry(g, disk_size, i, table[i], &wp)) {
+        if (decode_entry(g, disk_size, i, &table[i], &wp, &flushed)) {
+            if (is_seq(g, i) && wp - zone_start(g, i) != flushed) {
+                unsettled++;
+                if (fix && z->loaded) {
+                    table[i] = settled_entry(g, i, bs->wps->wp[i]);
+                }
+            }
             continue;
         }
         fprintf(stderr, "%s zone %" PRIu32 ": invalid write pointer entry "
-                "0x%" PRIx64 "%s\n", fix & BDRV_FIX_ERRORS ? "Repairing" :
-                "ERROR", i, be64_to_cpu(table[i]),
+                "0x%016" PRIx64 " %08" PRIx32 " %08" PRIx32 "%s\n",
+                fix & BDRV_FIX_ERRORS ? "Repairing" : "ERROR", i,
+                be64_to_cpu(table[i].wp), be32_to_cpu(table[i].flushed),
+                be32_to_cpu(table[i].crc),
                 (fix & BDRV_FIX_ERRORS) && is_seq(g, i) ?
                 "; the zone is now empty" : "");
-        if (is_seq(g, i)) {
-            wp = zone_start(g, i);
-        }
-        table[i] = encode_entry(g, i, wp);
+        table[i] = settled_entry(g, i, is_seq(g, i) ? zone_start(g, i) : wp);
         bad++;
     }
-    if (!bad) {
+    if (unsettled) {
+        fprintf(stderr, "Zones not closed cleanly: %" PRIu32 "; opening the "
+                "image verified their write pointers%s\n", unsettled,
+                fix && z->loaded ? ", which are now stored" : "");
+    }
+    if (!bad && !(unsettled && fix && z->loaded)) {
         return 0;
     }
-    if (!(fix & BDRV_FIX_ERRORS)) {
+    if (bad && !(fix & BDRV_FIX_ERRORS)) {
         res->corruptions += bad;
         return 0;
     }
     ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_TABLE,
-                                        s->zoned->wp_table_offset,
+                                        z->wp_table_offset,
                                         wp_table_bytes(g), false);
     if (ret >= 0) {
-        ret = bdrv_co_pwrite(bs->file, s->zoned->wp_table_offset,
+        ret = bdrv_co_pwrite(bs->file, z->wp_table_offset,
                              wp_table_bytes(g), table, 0);
     }
     if (ret >= 0) {
@@ -798,8 +1110,9 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
         res->check_errors++;
         return ret;
     }
-    if (s->zoned->table) {
-        memcpy(s->zoned->table, table, wp_table_bytes(g));
+    if (z->table) {
+        memcpy(z->table, table, wp_table_bytes(g));
+        bitmap_zero(z->unsettled, g->nr_zones);
     }
     res->corruptions_fixed += bad;
     return 0;
@@ -942,13 +1255,13 @@ static void table_update_free(TableUpdate *u)
 }
 
 /*
- * Put @val (big-endian) into the entry of zone @idx; zones come in
- * ascending order.  z->table_lock held.  Returns false if out of memory.
+ * Put @e into the entry of zone @idx; zones come in ascending order.
+ * z->table_lock held.  Returns false if out of memory.
  */
 static bool stage_entry(Qcow2Zoned *z, TableUpdate *u, uint32_t idx,
-                        uint64_t val)
+                        Qcow2ZonedEntry e)
 {
-    uint64_t pos = (uint64_t)idx * sizeof(uint64_t);
+    uint64_t pos = (uint64_t)idx * sizeof(Qcow2ZonedEntry);
     uint64_t gstart = QEMU_ALIGN_DOWN(pos, u->granule);
     uint64_t gend = MIN(gstart + u->granule, wp_table_bytes(&z->geo));
     TableRun *r = u->runs->len ?
@@ -977,17 +1290,18 @@ static bool stage_entry(Qcow2Zoned *z, TableUpdate *u, uint32_t idx,
                gend - r->start - r->len);
         r->len = gend - r->start;
     }
-    memcpy(r->buf + (pos - r->start), &val, sizeof(val));
+    memcpy(r->buf + (pos - r->start), &e, sizeof(e));
     return true;
 }
 
 /*
- * Write the staged runs, then flush them.  z->table_lock held.  z->table
- * follows each run written: it only ever holds values that are safe on
- * disk.
+ * Write the staged runs.  z->table_lock held.  z->table follows each run
+ * written.  Every entry is valid on disk whenever it gets there: its
+ * flushed write pointer was durable when it was made, and an open checks
+ * the rest against its CRC.
  */
 static int coroutine_fn GRAPH_RDLOCK
-write_staged(BlockDriverState *bs, TableUpdate *u)
+write_runs(BlockDriverState *bs, TableUpdate *u)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
@@ -1003,9 +1317,9 @@ write_staged(BlockDriverState *bs, TableUpdate *u)
         if (ret < 0) {
             return ret;
         }
-        trace_qcow2_zoned_write_table(bs, r->start / sizeof(uint64_t),
+        trace_qcow2_zoned_write_table(bs, r->start / sizeof(Qcow2ZonedEntry),
                                       (r->start + r->len) /
-                                      sizeof(uint64_t) - 1);
+                                      sizeof(Qcow2ZonedEntry) - 1);
         ret = bdrv_co_pwrite(bs->file, z->wp_table_offset + r->start, r->len,
                              r->buf, 0);
         if (ret < 0) {
@@ -1013,7 +1327,20 @@ write_staged(BlockDriverState *bs, TableUpdate *u)
         }
         memcpy((uint8_t *)z->table + r->start, r->buf, r->len);
     }
-    return u->runs->len ? bdrv_co_flush(bs->file->bs) : 0;
+    return 0;
+}
+
+/* Write the staged runs, then flush the image file.  z->table_lock held. */
+static int coroutine_fn GRAPH_RDLOCK
+write_staged(BlockDriverState *bs, TableUpdate *u)
+{
+    int ret = write_runs(bs, u);
+
+    if (ret >= 0 && u->runs->len) {
+        trace_qcow2_zoned_flush_file(bs);
+        ret = bdrv_co_flush(bs->file->bs);
+    }
+    return ret;
 }
 
 /*
@@ -1028,24 +1355,162 @@ static void redirty_staged(Qcow2Zoned *z, TableUpdate *u)
     for (i = 0; i < u->runs->len; i++) {
         TableRun *r = &g_array_index(u->runs, TableRun, i);
 
-        bitmap_set(z->dirty, r->start / sizeof(uint64_t),
-                   r->len / sizeof(uint64_t));
+        bitmap_set(z->dirty, r->start / sizeof(Qcow2ZonedEntry),
+                   r->len / sizeof(Qcow2ZonedEntry));
     }
     qemu_mutex_unlock(&z->lock);
 }
 
+/* A zone whose entry a flush writes */
+typedef struct FlushedZone {
+    uint32_t idx;
+    bool settle;        /* only settles the entry on disk */
+    bool ordered;       /* written after the data is flushed */
+    uint64_t wp;        /* the write pointer it writes */
+    uint32_t crc;       /* raw CRC of the data below it not yet flushed */
+    Qcow2ZonedEntry e;
+} FlushedZone;
+
 /*
- * Flush: the caches of qcow2, then write pointers.  The values are taken
- * first, the data and metadata of the writes they cover are flushed next,
- * and only then are the entries written and flushed.
+ * Take the zones a flush writes: dirty zones, with their write pointers
+ * now (unless @settle_only); zones whose entry on disk still needs
+ * verification, settled at the write pointer of their last completed
+ * flush, when there are dirty zones anyway (or @settle_only), so that an
+ * open after a crash verifies only what the last flush wrote.  z->lock
+ * held.
+ */
+static void take_zones(BlockDriverState *bs, GArray *taken, bool settle_only)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    const Qcow2ZoneGeometry *g = &z->geo;
+    long n = g->nr_zones, d, u, i;
+
+    d = settle_only ? n : find_first_bit(z->dirty, n);
+    u = d < n || settle_only ? find_first_bit(z->unsettled, n) : n;
+    while ((i = MIN(d, u)) < n) {
+        FlushedZone f = { .idx = i };
+
+        if (i == d) {
+            f.wp = done_wp(bs, i);
+            f.crc = z->crc[i];
+            /* What reached the disk may not hash to f.crc: order it */
+            f.ordered = test_and_clear_bit(i, z->unstable);
+            f.e = f.ordered ? settled_entry(g, i, f.wp) :
+                  encode_entry(g, i, f.wp, z->flushed[i], f.crc);
+            clear_bit(i, z->dirty);
+            d = find_next_bit(z->dirty, n, i + 1);
+        } else {
+            f.settle = true;
+            f.wp = zone_start(g, i) + z->flushed[i];
+            f.e = settled_entry(g, i, f.wp);
+        }
+        if (i == u) {
+            u = find_next_bit(z->unsettled, n, i + 1);
+        }
+        g_array_append_val(taken, f);
+    }
+    z->unflushed = 0;
+}
+
+/* Stage the entries of @taken, ordered ones or not */
+static bool stage_taken(Qcow2Zoned *z, TableUpdate *u, GArray *taken,
+                        bool ordered)
+{
+    guint i;
+
+    for (i = 0; i < taken->len; i++) {
+        FlushedZone *f = &g_array_index(taken, FlushedZone, i);
+
+        if (f->ordered == ordered && !stage_entry(z, u, f->idx, f->e)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The entries of @taken are on disk, and flushed (@ret >= 0), or may or
+ * may not be.  z->lock held.
+ */
+static void taken_done(BlockDriverState *bs, GArray *taken, int ret)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    guint i;
+
+    for (i = 0; i < taken->len; i++) {
+        FlushedZone *f = &g_array_index(taken, FlushedZone, i);
+        uint32_t rel = f->wp - zone_start(&z->geo, f->idx);
+
+        if (f->settle) {
+            if (ret >= 0) {
+                clear_bit(f->idx, z->unsettled);
+            }
+            continue;
+        }
+        if (ret < 0) {
+            set_bit(f->idx, z->dirty);
+            set_bit(f->idx, z->unsettled);
+            if (f->ordered) {
+                set_bit(f->idx, z->unstable);
+            }
+            continue;
+        }
+        /* z->crc[] now covers [f->wp, done_wp()) */
+        z->crc[f->idx] ^= crc_shift(f->crc, done_wp(bs, f->idx) - f->wp);
+        if (f->ordered || rel == z->flushed[f->idx]) {
+            clear_bit(f->idx, z->unsettled);
+        } else {
+            set_bit(f->idx, z->unsettled);
+        }
+        z->flushed[f->idx] = rel;
+    }
+}
+
+/*
+ * Write the entries that need verification as entries that need none, at
+ * the write pointer of their zone's last completed flush (or the one
+ * verification found), and flush them.  z->table_lock held, or nothing
+ * else uses the node yet.
+ */
+static int coroutine_fn GRAPH_RDLOCK settle_zones(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    GArray *taken = g_array_new(false, false, sizeof(FlushedZone));
+    TableUpdate u;
+    int ret;
+
+    table_update_init(bs, &u);
+    qemu_mutex_lock(&z->lock);
+    take_zones(bs, taken, true);
+    qemu_mutex_unlock(&z->lock);
+    ret = stage_taken(z, &u, taken, false) ? write_staged(bs, &u) : -ENOMEM;
+    qemu_mutex_lock(&z->lock);
+    taken_done(bs, taken, ret);
+    qemu_mutex_unlock(&z->lock);
+    table_update_free(&u);
+    g_array_free(taken, true);
+    return ret;
+}
+
+/*
+ * Flush: one flush of the image file, as for a plain image.  The entries
+ * of the dirty zones are written together with qcow2's caches, before
+ * that flush and in no order with the data; each is made valid on disk
+ * at any time by its CRC (see write_runs).  Only the entries of zones that
+ * had a write whose buffer changed in flight are written after the flush
+ * and flushed again.
  */
 int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
+    GArray *taken;
     TableUpdate u;
-    long i;
-    int ret = 0;
+    bool all;
+    int ret;
 
     if (!z->loaded || (bs->open_flags & BDRV_O_INACTIVE)) {
         /* Inactivation wrote the table; an inactive node writes nothing */
@@ -1056,46 +1521,69 @@ int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
     }
 
     qemu_co_mutex_lock(&z->table_lock);
+    taken = g_array_new(false, false, sizeof(FlushedZone));
     table_update_init(bs, &u);
     qemu_mutex_lock(&z->lock);
-    for (i = find_first_bit(z->dirty, z->geo.nr_zones); i < z->geo.nr_zones;
-         i = find_next_bit(z->dirty, z->geo.nr_zones, i + 1)) {
-        if (!stage_entry(z, &u, i, encode_entry(&z->geo, i, done_wp(bs, i)))) {
-            ret = -ENOMEM;
-            break;
-        }
-        clear_bit(i, z->dirty);
-    }
+    all = z->settle_all;
+    take_zones(bs, taken, false);
     qemu_mutex_unlock(&z->lock);
 
+    ret = stage_taken(z, &u, taken, false) ? 0 : -ENOMEM;
     if (ret == 0) {
         qemu_co_mutex_lock(&s->lock);
         ret = qcow2_write_caches(bs);
         qemu_co_mutex_unlock(&s->lock);
     }
-    if (ret >= 0 && u.runs->len) {
-        ret = bdrv_co_flush(bs->file->bs);
-        if (ret >= 0) {
-            ret = write_staged(bs, &u);
-        }
+    if (ret >= 0) {
+        ret = write_runs(bs, &u);
     }
-    if (ret < 0) {
-        redirty_staged(z, &u);
+    if (ret >= 0 && taken->len) {
+        trace_qcow2_zoned_flush_file(bs);
+        ret = bdrv_co_flush(bs->file->bs);
     }
     table_update_free(&u);
+    table_update_init(bs, &u);
+    if (ret >= 0 && !stage_taken(z, &u, taken, true)) {
+        ret = -ENOMEM;
+    }
+    if (ret >= 0) {
+        ret = write_staged(bs, &u);
+    }
+    qemu_mutex_lock(&z->lock);
+    taken_done(bs, taken, ret);
+    qemu_mutex_unlock(&z->lock);
+    trace_qcow2_zoned_flush(bs, taken->len, ret);
+    if (ret >= 0 && all) {
+        /* Nothing left to verify: the next open reads the table as is */
+        ret = settle_zones(bs);
+    }
+    table_update_free(&u);
+    g_array_free(taken, true);
     qemu_co_mutex_unlock(&z->table_lock);
     return ret;
 }
 
-/* Inactivation: the write pointers reach the disk, as bitmaps do */
+/*
+ * Inactivation: the write pointers reach the disk, as bitmaps do, and
+ * need no verification by the next user of the image
+ */
 int GRAPH_RDLOCK qcow2_zoned_inactivate(BlockDriverState *bs)
 {
     BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    int ret;
 
-    if (!s->zoned || !s->zoned->loaded) {
+    if (!z || !z->loaded) {
         return 0;
     }
-    return bdrv_flush(bs);
+    qemu_mutex_lock(&z->lock);
+    z->settle_all = true;
+    qemu_mutex_unlock(&z->lock);
+    ret = bdrv_flush(bs);
+    qemu_mutex_lock(&z->lock);
+    z->settle_all = false;
+    qemu_mutex_unlock(&z->lock);
+    return ret;
 }
 
 /*
@@ -1141,7 +1629,9 @@ static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
  */
 int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
                                          int64_t *offset, int64_t bytes,
-                                         bool append, Qcow2ZonedWrite *w)
+                                         bool append, QEMUIOVector *qiov,
+                                         size_t qiov_offset,
+                                         Qcow2ZonedWrite *w)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
@@ -1223,6 +1713,11 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     qemu_co_queue_init(&w->turn);
     QTAILQ_INSERT_TAIL(&zb->inflight, w, next);
     qemu_mutex_unlock(&z->lock);
+
+    /* Hashed outside the lock: writes to many zones hash in parallel */
+    w->qiov = qiov;
+    w->qiov_offset = qiov_offset;
+    w->crc = crc_raw_qiov(qiov, qiov_offset, bytes);
     return 0;
 }
 
@@ -1231,18 +1726,30 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
  * zone order.  Returns what the request returns.  -ENOTSUP says the write
  * was not attempted: if nothing was reserved after it, its range is given
  * back as if it never had been reserved.
+ *
+ * The zone's CRC takes the write's in, and its buffer is hashed again: if
+ * it changed while the write was in flight, the disk may hold something
+ * else, and the zone's next entry is written only after its data is
+ * flushed.  Once QCOW2_ZONED_MAX_UNFLUSHED bytes were written since the
+ * last flush, this write flushes, so that an open after a crash has a
+ * bounded amount of data to verify.
  */
-int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
-                                       Qcow2ZonedWrite *w, int ret)
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     Qcow2ZonedWrite *next;
     ZoneBusy *zb;
     uint64_t start;
+    bool stable = true, bound = false;
 
     if (w->zone == ZONE_SM_NONE) {
         return ret;
+    }
+    if (ret >= 0 && w->qiov) {
+        stable = crc_raw_qiov(w->qiov, w->qiov_offset,
+                              w->end - w->offset) == w->crc;
     }
     start = zone_start(&z->geo, w->zone);
     qemu_mutex_lock(&z->lock);
@@ -1271,6 +1778,16 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
     } else if (ret >= 0) {
         zb->done_wp = w->end;
         set_bit(w->zone, z->dirty);
+        z->crc[w->zone] = crc_shift(z->crc[w->zone], w->end - w->offset) ^
+                          w->crc;
+        if (!stable) {
+            set_bit(w->zone, z->unstable);
+            trace_qcow2_zoned_write_unstable(bs, w->zone, w->offset);
+        }
+        z->unflushed += w->end - w->offset;
+        if (z->unflushed >= QCOW2_ZONED_MAX_UNFLUSHED && !z->bound_flush) {
+            z->bound_flush = bound = true;
+        }
         zone_sm_set_wp(&z->sm, w->zone, true, w->end == cap_end(z, w->zone));
     }
 
@@ -1288,6 +1805,15 @@ int coroutine_fn qcow2_zoned_write_end(BlockDriverState *bs,
         qemu_co_queue_restart_all(&z->idle);
     }
     qemu_mutex_unlock(&z->lock);
+
+    if (bound) {
+        int r = bdrv_co_flush(bs);
+
+        trace_qcow2_zoned_bound_flush(bs, r);
+        qemu_mutex_lock(&z->lock);
+        z->bound_flush = false;
+        qemu_mutex_unlock(&z->lock);
+    }
     return ret;
 }
 
@@ -1506,7 +2032,7 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
         if (needs_reset(bs, idx)) {
             set_bit(idx - lo, reset);
             if (!stage_entry(z, &u, idx,
-                             encode_entry(g, idx, zone_start(g, idx)))) {
+                             settled_entry(g, idx, zone_start(g, idx)))) {
                 ret = -ENOMEM;
             }
         }
@@ -1515,6 +2041,7 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
     if (ret == 0) {
         ret = write_staged(bs, &u);
     }
+    trace_qcow2_zoned_reset(bs, lo, hi, ret);
     if (ret < 0) {
         /* The zones stay as they are; their entries are written again */
         redirty_staged(z, &u);
@@ -1525,6 +2052,10 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
             set_wp(bs, lo + idx, zone_start(g, lo + idx));
             zone_sm_reset(&z->sm, lo + idx);
             clear_bit(lo + idx, z->dirty);
+            clear_bit(lo + idx, z->unstable);
+            clear_bit(lo + idx, z->unsettled);
+            z->flushed[lo + idx] = 0;
+            z->crc[lo + idx] = 0;
         }
         qemu_mutex_unlock(&z->lock);
     }
@@ -1550,9 +2081,13 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
 
 /*
  * Finish zone @idx, which the caller owns: the rest of its capacity reads
- * as zeros, then it is full, durably, and then in memory.  A zone that
+ * as zeros, and it is full, durably, and then in memory.  A zone that
  * writes filled is made durable too: a finish that completed survives a
  * crash, whatever made the zone full.
+ *
+ * The zeros and the entry reach the disk in one flush, in no order: the
+ * entry's CRC covers the zeros too, so that an entry on disk without them
+ * fails verification.  A zone with an unstable write is flushed first.
  */
 static int coroutine_fn GRAPH_RDLOCK
 finish_zone(BlockDriverState *bs, uint32_t idx)
@@ -1562,7 +2097,8 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     const Qcow2ZoneGeometry *g = &z->geo;
     uint64_t zend = MIN(zone_start(g, idx) + g->zone_size, z->disk_size);
     uint64_t wp, aligned;
-    bool full, dirty;
+    bool full, dirty, unstable;
+    Qcow2ZonedEntry e;
     TableUpdate u;
     int ret;
 
@@ -1570,6 +2106,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     wp = bs->wps->wp[idx];
     full = zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL;
     dirty = test_bit(idx, z->dirty);
+    unstable = test_bit(idx, z->unstable);
     qemu_mutex_unlock(&z->lock);
     if (full && !dirty) {
         return 0;
@@ -1591,7 +2128,8 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     qemu_co_mutex_lock(&s->lock);
     ret = qcow2_write_caches(bs);
     qemu_co_mutex_unlock(&s->lock);
-    if (ret >= 0) {
+    if (ret >= 0 && unstable) {
+        trace_qcow2_zoned_flush_file(bs);
         ret = bdrv_co_flush(bs->file->bs);
     }
     if (ret < 0) {
@@ -1599,16 +2137,32 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     }
 
     qemu_co_mutex_lock(&z->table_lock);
+    qemu_mutex_lock(&z->lock);
+    e = unstable ? settled_entry(g, idx, cap_end(z, idx)) :
+        encode_entry(g, idx, cap_end(z, idx), z->flushed[idx],
+                     crc_shift(z->crc[idx], cap_end(z, idx) - wp));
+    qemu_mutex_unlock(&z->lock);
     table_update_init(bs, &u);
-    ret = stage_entry(z, &u, idx, encode_entry(g, idx, cap_end(z, idx))) ?
-          write_staged(bs, &u) : -ENOMEM;
+    ret = stage_entry(z, &u, idx, e) ? write_staged(bs, &u) : -ENOMEM;
+    trace_qcow2_zoned_finish(bs, idx, ret);
     if (ret < 0) {
         redirty_staged(z, &u);
+        qemu_mutex_lock(&z->lock);
+        set_bit(idx, z->unsettled);
+        qemu_mutex_unlock(&z->lock);
     } else {
         qemu_mutex_lock(&z->lock);
         set_wp(bs, idx, cap_end(z, idx));
         zone_sm_finish(&z->sm, idx);
         clear_bit(idx, z->dirty);
+        clear_bit(idx, z->unstable);
+        if (be32_to_cpu(e.flushed) == be64_to_cpu(e.wp)) {
+            clear_bit(idx, z->unsettled);
+        } else {
+            set_bit(idx, z->unsettled);
+        }
+        z->flushed[idx] = cap_end(z, idx) - zone_start(g, idx);
+        z->crc[idx] = 0;
         qemu_mutex_unlock(&z->lock);
     }
     table_update_free(&u);
