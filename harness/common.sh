@@ -81,7 +81,7 @@ EOS
 # Top-level directories of this repository that hold new files at their
 # final place in QEMU's tree (the overlay).  Edits to QEMU's own files are
 # patches in patches/, applied in the order of patches/series.
-OVERLAY_DIRS="block docs hw include qapi tests util"
+OVERLAY_DIRS="block docs host hw include qapi tests util"
 
 # The overlay's files, relative to $TOP: tracked ones and new ones git does
 # not ignore, so uncommitted work is built too.
