@@ -862,8 +862,12 @@ void qcow2_zoned_close(BlockDriverState *bs)
         zone_sm_free(&z->sm);
         g_free(z->spare);
         g_free(z->table);
+        g_free(z->flushed);
+        g_free(z->crc);
         g_free(z->dirty);
         g_free(z->owned);
+        g_free(z->unstable);
+        g_free(z->unsettled);
         g_free(z);
         s->zoned = NULL;
     }

@@ -8,6 +8,9 @@
  * and the data read back must be what each append wrote.  With -m perf,
  * zone appends at queue depth 32 are timed against plain writes.
  *
+ * A write whose buffer changes in flight does not leave a table entry
+ * behind whose CRC the data on disk fails.
+ *
  * Two iothreads on one zoned node (as virtio-blk with iothread-vq-mapping
  * uses it: the node lives in one of them, requests come from both at
  * once): zone appends and resets racing on one zone; writes, appends and
@@ -867,6 +870,73 @@ static void test_perf_append(void)
            "ratio %.3f\n", a, w, a / w);
 }
 
+/*
+ * unstable-buffer: a guest may change a buffer while its write is in
+ * flight, and the disk then holds something else than what the write
+ * hashed when it started.  A write to zone 1 is held by blkdebug on its
+ * way to the file, its buffer changes, it completes, the image is flushed
+ * and copied as a power cut would leave it: the copy must open with the
+ * write pointer after the write (its entry must not carry the CRC of the
+ * first contents), and read what reached the disk.
+ */
+static void test_unstable_buffer(void)
+{
+    char *path = g_strdup_printf("%s/qcow2-zoned-io-XXXXXX", g_get_tmp_dir());
+    g_autofree char *zone_opts =
+        g_strdup("zone.mode=host-managed,zone.size=1M");
+    g_autofree char *copy = NULL;
+    g_autofree char *contents = NULL;
+    g_autofree uint8_t *back = g_malloc(64 * KiB);
+    Req r = { .offset = ZONE, .len = 64 * KiB };
+    QDict *opts = qdict_new();
+    BlockZoneDescriptor desc;
+    BlockBackend *blk, *crashed;
+    BlockDriverState *bs;
+    gsize len;
+    int fd;
+
+    fd = g_mkstemp(path);
+    g_assert(fd >= 0);
+    close(fd);
+    copy = g_strdup_printf("%s.crash", path);
+    bdrv_img_create(path, "qcow2", NULL, NULL, zone_opts, DISK, 0, true,
+                    &error_abort);
+    qdict_put_str(opts, "driver", "qcow2");
+    qdict_put_str(opts, "file.driver", "blkdebug");
+    qdict_put_str(opts, "file.image.driver", "file");
+    qdict_put_str(opts, "file.image.filename", path);
+    blk = blk_new_open(NULL, NULL, opts, BDRV_O_RDWR, &error_abort);
+    bs = blk_bs(blk);
+
+    r.buf = g_malloc(r.len);
+    memset(r.buf, 0x11, r.len);
+    qemu_iovec_init_buf(&r.qiov, r.buf, r.len);
+    g_assert_cmpint(bdrv_debug_breakpoint(bs, "write_aio", "data"), ==, 0);
+    blk_aio_pwritev(blk, r.offset, &r.qiov, 0, req_cb, &r);
+    while (!bdrv_debug_is_suspended(bs, "data")) {
+        main_loop_wait(false);
+    }
+    memset(r.buf, 0x22, r.len);
+    g_assert_cmpint(bdrv_debug_resume(bs, "data"), ==, 0);
+    wait_all(&r, 1);
+    g_assert_cmpint(r.ret, ==, 0);
+    g_assert_cmpint(blk_flush(blk), ==, 0);
+
+    g_assert(g_file_get_contents(path, &contents, &len, NULL));
+    g_assert(g_file_set_contents(copy, contents, len, NULL));
+    opts = qdict_new();
+    qdict_put_str(opts, "driver", "qcow2");
+    crashed = blk_new_open(copy, NULL, opts, 0, &error_abort);
+    report_zone(crashed, 1, &desc);
+    g_assert_cmpint(desc.wp, ==, ZONE + r.len);
+    g_assert_cmpint(blk_pread(crashed, ZONE, r.len, back, 0), ==, 0);
+    g_assert(!memcmp(back, r.buf, r.len));
+    blk_unref(crashed);
+    unlink(copy);
+    g_free(r.buf);
+    free_image(blk, path);
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
@@ -882,6 +952,7 @@ int main(int argc, char **argv)
                     test_iothreads_one_zone);
     g_test_add_func("/qcow2-zoned-io/iothreads-many-zones",
                     test_iothreads_many_zones);
+    g_test_add_func("/qcow2-zoned-io/unstable-buffer", test_unstable_buffer);
     g_test_add_func("/qcow2-zoned-io/perf-append", test_perf_append);
     return g_test_run();
 }
