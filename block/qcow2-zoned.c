@@ -45,6 +45,14 @@
  */
 #define QCOW2_ZONED_MAX_UNFLUSHED       (128 * MiB)
 
+/*
+ * An open after a crash reads at most this much data to verify entries;
+ * past it, write pointers go back to their last flush.  What this code
+ * writes needs far less (QCOW2_ZONED_MAX_UNFLUSHED and the writes in
+ * flight then): only a crafted image gets there.
+ */
+#define QCOW2_ZONED_MAX_VERIFY          (4 * GiB)
+
 #define QCOW2_ZONED_MAX_ZONES           (1U << 24)
 #define QCOW2_ZONED_MAX_ZONE_SIZE       (2 * GiB)
 #define QCOW2_ZONED_DEFAULT_ZONE_SIZE   (256 * MiB)
@@ -123,8 +131,9 @@ struct Qcow2Zoned {
     /*
      * Protects the bookkeeping of every zone: bs->wps->wp[], @sm, @dirty,
      * @busy, @spare, @owned, @flushed, @crc, @unstable, @unsettled,
-     * @unflushed, @bound_flush.  Requests come from any thread; the lock is
-     * held for bookkeeping only, never across I/O or a yield.
+     * @unflushed, @bound_flush, @settle_all.  Requests come from any
+     * thread; the lock is held for bookkeeping only, never across I/O or
+     * a yield.
      */
     QemuMutex lock;
     ZoneSM sm;
@@ -160,6 +169,12 @@ struct Qcow2Zoned {
     bool bound_flush;
     /* The next flush settles every zone (inactivation, close) */
     bool settle_all;
+    /*
+     * Verification accepted data that may not be on stable storage yet
+     * (a process that died leaves it in the host's cache): the image file
+     * is flushed before the next write of the table
+     */
+    bool verify_flush;
 
     /* Serialises the writes of the table, and protects @table */
     CoMutex table_lock;
@@ -567,17 +582,18 @@ static Qcow2ZonedEntry settled_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
                         0, 0);
 }
 
+#define QCOW2_ZONED_VERIFY_BUF  (1 * MiB)
+
 /*
  * Does the data of zone @idx in [@from, @to) (relative) have the standard
  * CRC-32C @crc?  Reads what the image holds there through the qcow2
- * metadata on disk, @buf (QCOW2_ZONED_VERIFY_BUF bytes) at a time.
+ * metadata on disk, @buf (QCOW2_ZONED_VERIFY_BUF bytes) at a time; what no
+ * cluster holds counts as zeros, unread.  Adds the bytes read to *@read.
  * s->lock held.  Returns 1 if it does, 0 if not, or -errno.
  */
-#define QCOW2_ZONED_VERIFY_BUF  (1 * MiB)
-
 static int coroutine_fn GRAPH_RDLOCK
 zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
-                  uint64_t to, uint32_t crc, uint8_t *buf)
+                  uint64_t to, uint32_t crc, uint8_t *buf, uint64_t *read)
 {
     BDRVQcow2State *s = bs->opaque;
     uint64_t off = zone_start(&s->zoned->geo, idx) + from;
@@ -600,16 +616,17 @@ zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
             if (ret < 0) {
                 return ret;
             }
+            reg = crc32c(reg, buf, bytes) ^ 0xffffffff;
+            *read += bytes;
             break;
         case QCOW2_SUBCLUSTER_COMPRESSED:
             /* Never written to a sequential zone: not what was written */
             return 0;
         default:
             /* No backing file: everything else reads as zeros */
-            memset(buf, 0, bytes);
+            reg = crc_shift(reg, bytes);
             break;
         }
-        reg = crc32c(reg, buf, bytes) ^ 0xffffffff;
         off += bytes;
     }
     return (reg ^ 0xffffffff) == crc;
@@ -619,17 +636,20 @@ zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
  * After an unclean shutdown: each zone in z->unsettled takes the write
  * pointer of its entry if the data below it matches the entry's CRC, or
  * else the write pointer of its last completed flush.  Either way its
- * write pointer has no unverified data below it any more.
+ * write pointer has no unverified data below it any more.  An error
+ * reading the data fails the open, except for qemu-img check (@check),
+ * which takes the zone back to its last flush, so that it can repair the
+ * image.
  */
 static int coroutine_fn GRAPH_RDLOCK
-verify_zones(BlockDriverState *bs, Error **errp)
+verify_zones(BlockDriverState *bs, bool check, Error **errp)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g = &z->geo;
-    g_autofree uint8_t *buf = NULL;
-    uint64_t bytes = 0;
-    uint32_t checked = 0, back = 0;
+    QEMU_AUTO_VFREE uint8_t *buf = NULL;
+    uint64_t read = 0;
+    uint32_t checked = 0, back = 0, unread = 0;
     long i;
     int ret;
 
@@ -646,26 +666,39 @@ verify_zones(BlockDriverState *bs, Error **errp)
                                                i + 1)) {
         uint64_t wp = bs->wps->wp[i] - zone_start(g, i);
 
-        ret = zone_data_matches(bs, i, z->flushed[i], wp,
-                                be32_to_cpu(z->table[i].crc), buf);
-        if (ret < 0) {
+        ret = 0;
+        if (read < QCOW2_ZONED_MAX_VERIFY) {
+            ret = zone_data_matches(bs, i, z->flushed[i], wp,
+                                    be32_to_cpu(z->table[i].crc), buf, &read);
+        } else {
+            unread++;
+        }
+        if (ret < 0 && !check) {
             error_setg_errno(errp, -ret, "Could not verify the write pointer "
-                             "of zone %ld", i);
+                             "of zone %ld; 'qemu-img check -r all' takes it "
+                             "back to its last flush", i);
             return ret;
         }
         trace_qcow2_zoned_verify(bs, i, z->flushed[i], wp, ret);
         checked++;
-        bytes += wp - z->flushed[i];
-        if (!ret) {
+        if (ret <= 0) {
             back++;
             bs->wps->wp[i] = zone_start(g, i) + z->flushed[i];
+        } else if (wp > z->flushed[i]) {
+            z->verify_flush = true;
         }
         z->flushed[i] = bs->wps->wp[i] - zone_start(g, i);
     }
     info_report("Zoned image '%s' was not closed cleanly; write pointers "
                 "verified: %" PRIu32 " (%" PRIu64 " bytes read), of which "
                 "back at their last flush: %" PRIu32, bs->filename, checked,
-                bytes, back);
+                read, back);
+    if (unread) {
+        warn_report("Zoned image '%s': more than %" PRIu64 " bytes to "
+                    "verify; %" PRIu32 " zones went back to their last flush "
+                    "unread", bs->filename, (uint64_t)QCOW2_ZONED_MAX_VERIFY,
+                    unread);
+    }
     return 0;
 }
 
@@ -732,7 +765,7 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
             set_bit(i, z->unsettled);
         }
     }
-    ret = verify_zones(bs, errp);
+    ret = verify_zones(bs, bad != NULL, errp);
     if (ret < 0) {
         return ret;
     }
@@ -1100,6 +1133,11 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     ret = qcow2_pre_write_overlap_check(bs, QCOW2_OL_ZONED_TABLE,
                                         z->wp_table_offset,
                                         wp_table_bytes(g), false);
+    if (ret >= 0 && z->verify_flush) {
+        /* What verification accepted reaches the disk first */
+        ret = bdrv_co_flush(bs->file->bs);
+        z->verify_flush = ret < 0;
+    }
     if (ret >= 0) {
         ret = bdrv_co_pwrite(bs->file, z->wp_table_offset,
                              wp_table_bytes(g), table, 0);
@@ -1192,12 +1230,12 @@ int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
  * gone).  Reads see what completed writes put below the write pointer, as
  * it was when the read started.
  *
- * Table entries reach the disk in a flush, after the data and qcow2
- * metadata they cover (qcow2_zoned_co_flush): no metadata I/O on the data
- * path.  A reset or finish owns its zones while it runs: it waits for
- * their writes in flight, and new writes to them wait for it.  Both are
- * durable when they complete, and change the zones in memory only once
- * the disk agrees.
+ * Table entries reach the disk in a flush, together with qcow2's metadata
+ * and before the one flush of the image file (qcow2_zoned_co_flush): no
+ * metadata I/O on the data path.  A reset or finish owns its zones while
+ * it runs: it waits for their writes in flight, and new writes to them
+ * wait for it.  Both are durable when they complete, and change the zones
+ * in memory only once the disk agrees.
  *
  * Requests come from any thread.  z->lock serialises the bookkeeping and
  * is never held across I/O; z->table_lock serialises the writes of the
@@ -1312,6 +1350,15 @@ write_runs(BlockDriverState *bs, TableUpdate *u)
     guint i;
     int ret;
 
+    if (z->verify_flush && u->runs->len) {
+        /* What verification accepted reaches the disk first */
+        trace_qcow2_zoned_flush_file(bs);
+        ret = bdrv_co_flush(bs->file->bs);
+        if (ret < 0) {
+            return ret;
+        }
+        z->verify_flush = false;
+    }
     for (i = 0; i < u->runs->len; i++) {
         TableRun *r = &g_array_index(u->runs, TableRun, i);
 
@@ -1359,8 +1406,14 @@ static void redirty_staged(Qcow2Zoned *z, TableUpdate *u)
     for (i = 0; i < u->runs->len; i++) {
         TableRun *r = &g_array_index(u->runs, TableRun, i);
 
-        bitmap_set(z->dirty, r->start / sizeof(Qcow2ZonedEntry),
-                   r->len / sizeof(Qcow2ZonedEntry));
+        uint32_t idx = r->start / sizeof(Qcow2ZonedEntry);
+        uint32_t end = idx + r->len / sizeof(Qcow2ZonedEntry);
+
+        /* Conventional zones have no entry to write again */
+        idx = MAX(idx, z->geo.conventional_zones);
+        if (end > idx) {
+            bitmap_set(z->dirty, idx, end - idx);
+        }
     }
     qemu_mutex_unlock(&z->lock);
 }
@@ -1414,7 +1467,9 @@ static void take_zones(BlockDriverState *bs, GArray *taken, bool settle_only)
         }
         g_array_append_val(taken, f);
     }
-    z->unflushed = 0;
+    if (!settle_only) {
+        z->unflushed = 0;
+    }
 }
 
 /* Stage the entries of @taken, ordered ones or not */
@@ -1568,8 +1623,8 @@ int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
 }
 
 /*
- * Inactivation: the write pointers reach the disk, as bitmaps do, and
- * need no verification by the next user of the image
+ * Inactivation, or a reopen read-only: the write pointers reach the disk,
+ * as bitmaps do, and need no verification by the next user of the image
  */
 int GRAPH_RDLOCK qcow2_zoned_inactivate(BlockDriverState *bs)
 {
@@ -2092,6 +2147,8 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
  * The zeros and the entry reach the disk in one flush, in no order: the
  * entry's CRC covers the zeros too, so that an entry on disk without them
  * fails verification.  A zone with an unstable write is flushed first.
+ * The finish holds z->table_lock throughout: a flush that took the zone
+ * completes (or fails, and the zone is dirty again) before it looks.
  */
 static int coroutine_fn GRAPH_RDLOCK
 finish_zone(BlockDriverState *bs, uint32_t idx)
@@ -2104,8 +2161,9 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     bool full, dirty, unstable;
     Qcow2ZonedEntry e;
     TableUpdate u;
-    int ret;
+    int ret = 0;
 
+    qemu_co_mutex_lock(&z->table_lock);
     qemu_mutex_lock(&z->lock);
     wp = bs->wps->wp[idx];
     full = zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL;
@@ -2113,20 +2171,20 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     unstable = test_bit(idx, z->unstable);
     qemu_mutex_unlock(&z->lock);
     if (full && !dirty) {
-        return 0;
+        goto out;
     }
     /* What a failed write or a crash left past the write pointer goes */
     aligned = MIN(ROUND_UP(wp, s->cluster_size), zend);
     if (!full && aligned > wp) {
         ret = qcow2_zoned_write_zeroes(bs, wp, aligned - wp, 0);
         if (ret < 0) {
-            return ret;
+            goto out;
         }
     }
     if (!full && zend > aligned) {
         ret = discard_range(bs, aligned, zend - aligned);
         if (ret < 0) {
-            return ret;
+            goto out;
         }
     }
     qemu_co_mutex_lock(&s->lock);
@@ -2137,10 +2195,9 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
         ret = bdrv_co_flush(bs->file->bs);
     }
     if (ret < 0) {
-        return ret;
+        goto out;
     }
 
-    qemu_co_mutex_lock(&z->table_lock);
     qemu_mutex_lock(&z->lock);
     e = unstable ? settled_entry(g, idx, cap_end(z, idx)) :
         encode_entry(g, idx, cap_end(z, idx), z->flushed[idx],
@@ -2170,6 +2227,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
         qemu_mutex_unlock(&z->lock);
     }
     table_update_free(&u);
+out:
     qemu_co_mutex_unlock(&z->table_lock);
     return ret;
 }
