@@ -73,10 +73,32 @@ static void test_reference(void)
     }
 }
 
+/* Long buffers, in pieces of every size around the accelerated block */
+static void test_long(void)
+{
+    size_t len = 64 * 1024 + 77, i, step;
+    g_autofree uint8_t *buf = g_malloc(len);
+    uint32_t whole, crc;
+
+    for (i = 0; i < len; i++) {
+        buf[i] = i * 131 + (i >> 9);
+    }
+    whole = crc32c_ref(0xffffffff, buf, len);
+    g_assert_cmphex(crc32c(0xffffffff, buf, len), ==, whole);
+    for (step = 4000; step < 4100; step += 3) {
+        crc = 0xffffffff;
+        for (i = 0; i < len; i += step) {
+            crc = crc32c(crc, buf + i, MIN(step, len - i)) ^ 0xffffffff;
+        }
+        g_assert_cmphex(crc ^ 0xffffffff, ==, whole);
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/crc32c/vectors", test_vectors);
     g_test_add_func("/crc32c/reference", test_reference);
+    g_test_add_func("/crc32c/long", test_long);
     return g_test_run();
 }
