@@ -1672,6 +1672,18 @@ static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
     return 0;
 }
 
+/* The raw CRC of what write @opaque writes, as its data starts on its way */
+static void coroutine_fn hash_write(void *opaque)
+{
+    Qcow2ZonedWrite *w = opaque;
+
+    w->crc = crc_raw_qiov(w->qiov, w->qiov_offset, w->end - w->offset);
+    w->hashed = true;
+    if (w->hash_waiter) {
+        aio_co_wake(w->hash_waiter);
+    }
+}
+
 /*
  * Before a write (or zone append, @append) of @bytes at *@offset: check
  * the zone rules, open the zone, reserve the range.  For an append,
@@ -1773,10 +1785,19 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     QTAILQ_INSERT_TAIL(&zb->inflight, w, next);
     qemu_mutex_unlock(&z->lock);
 
-    /* Hashed outside the lock: writes to many zones hash in parallel */
+    /*
+     * Hashed outside the lock, and while the data is on its way: the hash
+     * runs once this coroutine waits for the data's I/O
+     */
     w->qiov = qiov;
     w->qiov_offset = qiov_offset;
-    w->crc = crc_raw_qiov(qiov, qiov_offset, bytes);
+    w->hashed = !qiov;
+    w->crc = 0;
+    w->hash_waiter = NULL;
+    if (qiov) {
+        aio_co_enter(qemu_get_current_aio_context(),
+                     qemu_coroutine_create(hash_write, w));
+    }
     return 0;
 }
 
@@ -1805,6 +1826,11 @@ qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
 
     if (w->zone == ZONE_SM_NONE) {
         return ret;
+    }
+    if (!w->hashed) {
+        /* The data's I/O did not wait, or not long enough */
+        w->hash_waiter = qemu_coroutine_self();
+        qemu_coroutine_yield();
     }
     if (ret >= 0 && w->qiov) {
         stable = crc_raw_qiov(w->qiov, w->qiov_offset,
