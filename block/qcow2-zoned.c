@@ -36,6 +36,14 @@
 #define QCOW2_ZONED_TABLE_FORMAT        1
 
 /*
+ * An earlier proposal for zoned qcow2 images, never merged, used the same
+ * extension magic and feature bit with a 56-byte extension (misaligned
+ * fields, a table size field) and a table of 8-byte write pointers in host
+ * byte order.  Its images are refused by name.
+ */
+#define QCOW2_ZONED_EXT_SIZE_EARLIER    56
+
+/*
  * An open after a crash reads at most this much data to verify entries;
  * past it, write pointers go back to their last flush.  What this code
  * writes needs far less (QCOW2_ZONED_MAX_UNFLUSHED and the writes in
@@ -318,6 +326,14 @@ qcow2_zoned_read_ext(BlockDriverState *bs, uint64_t offset, uint32_t len,
     Qcow2ZoneGeometry *g;
     int ret;
 
+    if (len == QCOW2_ZONED_EXT_SIZE_EARLIER) {
+        error_setg(errp, "Zoned extension of %" PRIu32 " bytes: the image has "
+                   "the layout of an earlier zoned qcow2 proposal, which "
+                   "QEMU does not read (this version reads the %zu-byte "
+                   "extension and table format %u)", len, sizeof(ext),
+                   QCOW2_ZONED_TABLE_FORMAT);
+        return -ENOTSUP;
+    }
     if (len != sizeof(ext)) {
         error_setg(errp, "Zoned extension has length %" PRIu32 ", expected %zu",
                    len, sizeof(ext));
