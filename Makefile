@@ -7,7 +7,8 @@ H := harness
 
 .PHONY: all build demo bench check check-zoned check-gate check-san check-guest \
 	check-harness \
-	san devtree export-patches clean distclean help
+	san devtree export-patches series check-series check-series-quick \
+	clean distclean help
 
 all: build
 
@@ -53,8 +54,22 @@ devtree: build/config.sh
 export-patches:
 	$(H)/export-patches.sh
 
+# The series for qemu-devel: build/series/, cover letter first
+series: build/config.sh
+	$(H)/series.sh
+
+# Apply build/series/ to a fresh QEMU tree, checkpatch every patch, build
+# every patch, run our tests at the last one
+check-series: series
+	$(H)/check-series.sh full
+
+# The same without the builds of every patch (what make check runs)
+check-series-quick: series
+	$(H)/check-series.sh quick
+
 clean:
 	rm -rf build/obj build/obj-san build/src build/src.stage build/devtree \
+		build/series build/series.git build/check-series \
 		build/qemu-img build/qemu-io build/qemu-nbd \
 		build/qemu-storage-daemon build/qemu-system-x86_64
 
@@ -69,3 +84,5 @@ help:
 	@echo "make check-zoned | check-gate | check-guest | check-san | check-harness"
 	@echo "make devtree    git work tree of the patched QEMU, to edit its files"
 	@echo "make export-patches   turn the devtree's commits into patches/"
+	@echo "make series     the series for qemu-devel in build/series/"
+	@echo "make check-series     apply, checkpatch and build every patch; test the last"

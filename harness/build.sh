@@ -25,13 +25,7 @@ else
 fi
 "$TOP/harness/prepare-tree.sh" "$pristine"
 
-# Only what the series and its tests need: the x86_64 system emulator and
-# the tools, with linux-aio, io_uring and zstd; compiled through ccache.
-CONFIG_ARGS="--target-list=x86_64-softmmu --without-default-features
- --enable-tools --enable-linux-aio --enable-linux-io-uring --enable-zstd
- --enable-fdt=system --disable-docs --disable-download --disable-install-blobs
- --enable-werror --python=/usr/bin/python3 --cc=/usr/lib/ccache/gcc $extra"
-CONFIG_ARGS=$(echo $CONFIG_ARGS)
+. "$TOP/harness/build-config.sh"
 
 if [ ! -f "$OBJ/build.ninja" ] || [ ! -f "$OBJ/pc-bios/optionrom/config.mak" ] || [ "$(cat "$OBJ/.harness-config" 2>/dev/null)" != "$CONFIG_ARGS" ]; then
     msg "configuring QEMU in $OBJ"
