@@ -26,8 +26,12 @@ SRC=$DIR/src
 OBJ=$DIR/obj
 ALLOWED=$TOP/patches/checkpatch-warnings
 
-patches=$(ls "$SERIES"/[0-9][0-9][0-9][0-9]-*.patch 2>/dev/null | grep -v '/0000-' || true)
-[ -n "$patches" ] || die "no series in $SERIES: run 'make series' first"
+ls "$SERIES"/0001-*.patch >/dev/null 2>&1 || die "no series in $SERIES: run 'make series' first"
+# A copy: a make series meanwhile does not change what is checked
+rm -rf "$DIR/series"
+mkdir -p "$DIR"
+cp -r "$SERIES" "$DIR/series"
+patches=$(ls "$DIR"/series/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-')
 total=$(wc -l <<<"$patches")
 
 if [ -n "${QEMU_SRC:-}" ]; then
@@ -101,7 +105,7 @@ echo "check-series: checkpatch: 0 errors; $cp_warn warnings, each with its reaso
 if [ "$mode" = quick ]; then
     # The last patch's tree is build/src, which make check builds and tests
     "$TOP/harness/prepare-tree.sh" "$pristine"
-    diff -r -q -x .git -x .harness-inputs -x .complete "$SRC" "$BUILD/src" >/dev/null ||
+    diff -r -q -x .git -x .harness-inputs -x .complete -x scratch -x __pycache__ "$SRC" "$BUILD/src" >/dev/null ||
         fail "$(tail -n 1 <<<"$patches")" "the last tree is not the tree the harness builds"
     "$TOP/harness/build.sh" plain >/dev/null 2>"$DIR/build.log" || {
         tail -n 20 "$DIR/build.log"
@@ -129,8 +133,11 @@ for c in $(g rev-list --reverse pristine..master); do
     i=$((i + 1))
     p=$(sed -n "${i}p" <<<"$patches")
     g checkout -q "$c"
-    unit=$(cd "$SRC" && for t in test-crc32c test-qcow2-zone-sm test-qcow2-zoned-io; do
-               [ -f "tests/unit/$t.c" ] && echo "tests/unit/$t"; done)
+    # our unit tests that this patch has
+    unit=$(cd "$SRC" && for t in $(cd "$TOP" && overlay_files |
+                                   sed -n 's|^tests/unit/\(test-.*\)\.c$|\1|p'); do
+               if [ -f "tests/unit/$t.c" ]; then echo "tests/unit/$t"; fi
+           done)
     targets="qemu-img qemu-io $unit"
     if [ "$i" = "$total" ] || g diff --name-only "$c^" "$c" | grep -q '^hw/'; then
         targets="$targets qemu-system-x86_64"
