@@ -411,7 +411,8 @@ static bool decode_entry(const Qcow2ZoneGeometry *g, uint64_t disk_size,
     uint64_t cap = zone_capacity(g, disk_size, idx);
 
     if (idx < g->conventional_zones) {
-        *wp = QCOW2_ZONED_ENTRY_CONV | zone_start(g, idx);
+        /* The block layer's mark of a conventional zone: BDRV_ZT_IS_CONV() */
+        *wp = zone_start(g, idx) | (1ULL << 63);
         *flushed = 0;
         return v == QCOW2_ZONED_ENTRY_CONV && !f && !crc;
     }
@@ -682,11 +683,16 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
         error_setg(errp, "Zoned image has internal snapshots");
         return -EINVAL;
     }
-    if (has_data_file(bs) || s->crypt_method_header ||
-        s->image_backing_file) {
-        error_setg(errp, "Zoned image has a%s", has_data_file(bs) ?
-                   "n external data file" : s->crypt_method_header ?
-                   " encryption header" : " backing file");
+    if (has_data_file(bs)) {
+        error_setg(errp, "Zoned image has an external data file");
+        return -EINVAL;
+    }
+    if (s->crypt_method_header) {
+        error_setg(errp, "Zoned image has an encryption header");
+        return -EINVAL;
+    }
+    if (s->image_backing_file) {
+        error_setg(errp, "Zoned image has a backing file");
         return -EINVAL;
     }
 
@@ -1051,6 +1057,21 @@ static uint64_t take_opt(QemuOpts *opts, const char *name, bool *has,
                      qemu_opt_get_number_del(opts, name, 0);
 }
 
+/* A number creation option that must fit 32 bits, as in blockdev-create */
+static bool take_opt32(QemuOpts *opts, const char *name, bool *has,
+                       uint32_t *val, Error **errp)
+{
+    uint64_t v = take_opt(opts, name, has, false);
+
+    if (v > UINT32_MAX) {
+        error_setg(errp, "%s must be at most %" PRIu32 ", not %" PRIu64,
+                   name, UINT32_MAX, v);
+        return false;
+    }
+    *val = v;
+    return true;
+}
+
 /*
  * qemu-img measure: the bytes the write-pointer table of an image with
  * these creation options takes, 0 if it is not zoned, or -errno.
@@ -1061,7 +1082,6 @@ int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
     g_autofree char *mode = qemu_opt_get_del(opts, "zone.mode");
     Qcow2ZoneHostManaged hm;
     Qcow2ZoneGeometry g;
-    uint64_t v;
 
     if (!mode) {
         return 0;
@@ -1072,14 +1092,15 @@ int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
     }
     hm.size = take_opt(opts, "zone.size", &hm.has_size, true);
     hm.capacity = take_opt(opts, "zone.capacity", &hm.has_capacity, true);
-    v = take_opt(opts, "zone.conventional_zones", &hm.has_conventional_zones,
-                 false);
-    hm.conventional_zones = MIN(v, UINT32_MAX);
-    v = take_opt(opts, "zone.max_open_zones", &hm.has_max_open_zones, false);
-    hm.max_open_zones = MIN(v, UINT32_MAX);
-    v = take_opt(opts, "zone.max_active_zones", &hm.has_max_active_zones,
-                 false);
-    hm.max_active_zones = MIN(v, UINT32_MAX);
+    if (!take_opt32(opts, "zone.conventional_zones",
+                    &hm.has_conventional_zones, &hm.conventional_zones,
+                    errp) ||
+        !take_opt32(opts, "zone.max_open_zones", &hm.has_max_open_zones,
+                    &hm.max_open_zones, errp) ||
+        !take_opt32(opts, "zone.max_active_zones", &hm.has_max_active_zones,
+                    &hm.max_active_zones, errp)) {
+        return -EINVAL;
+    }
     hm.max_append_bytes = take_opt(opts, "zone.max_append_bytes",
                                    &hm.has_max_append_bytes, true);
     if (!geometry_from_options(&hm, disk_size, cluster_size, &g, errp)) {
