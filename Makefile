@@ -69,7 +69,7 @@ check-series-quick: series
 
 clean:
 	rm -rf build/obj build/obj-san build/src build/src.stage build/devtree \
-		build/series build/series.git build/check-series \
+		build/series build/series.git build/check-series build/check-series-quick \
 		build/qemu-img build/qemu-io build/qemu-nbd \
 		build/qemu-storage-daemon build/qemu-system-x86_64
 

@@ -20,18 +20,18 @@
 mode=${1:-full}
 case $mode in full|quick) ;; *) die "usage: check-series.sh [full|quick]" ;; esac
 
-SERIES=$BUILD/series
-DIR=$BUILD/check-series
+SERIES=${SERIES_OUT:-$BUILD/series}
+DIR=${CHECK_SERIES_DIR:-$BUILD/check-series}
 SRC=$DIR/src
 OBJ=$DIR/obj
 ALLOWED=$TOP/patches/checkpatch-warnings
 
 ls "$SERIES"/0001-*.patch >/dev/null 2>&1 || die "no series in $SERIES: run 'make series' first"
 # A copy: a make series meanwhile does not change what is checked
-rm -rf "$DIR/series"
+rm -rf "$DIR/checked"
 mkdir -p "$DIR"
-cp -r "$SERIES" "$DIR/series"
-patches=$(ls "$DIR"/series/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-')
+cp -r "$SERIES" "$DIR/checked"
+patches=$(ls "$DIR"/checked/[0-9][0-9][0-9][0-9]-*.patch | grep -v '/0000-')
 total=$(wc -l <<<"$patches")
 
 if [ -n "${QEMU_SRC:-}" ]; then

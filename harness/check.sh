@@ -3,6 +3,9 @@
 # The project's test command (make check):
 #   1. harness self-tests
 #   2. our unit tests and our qemu-iotests (group "zoned"), plain build
+#   2b. the series for qemu-devel: make series, then git am on a fresh
+#      tree, checkpatch of every patch, and its last tree is the one tested
+#      (make check-series also builds every patch)
 #   3. the qcow2 regression gate: QEMU's `check -qcow2 -g quick` must pass
 #      every test that passes on the unpatched tree (harness/iotests-quick-baseline)
 #   4. a Linux guest (TCG) that uses a zoned qcow2 disk over virtio-blk:
@@ -11,7 +14,7 @@
 #   5. our unit tests and qemu-iotests again on the ASan + UBSan build
 # Ends with "N passed, N failed, N skipped".
 #
-# usage: check.sh [all|zoned|gate|guest|guest-full|san]
+# usage: check.sh [all|zoned|series|gate|guest|guest-full|san]
 
 . "$(dirname "$0")/common.sh"
 what=${1:-all}
@@ -165,8 +168,8 @@ gate() {
 }
 
 case $what in
-all|zoned|gate|guest|guest-full|san) ;;
-*) die "usage: check.sh [all|zoned|gate|guest|guest-full|san]" ;;
+all|zoned|series|gate|guest|guest-full|san) ;;
+*) die "usage: check.sh [all|zoned|series|gate|guest|guest-full|san]" ;;
 esac
 
 if [ "$what" = all ]; then
@@ -184,6 +187,24 @@ if [ "$what" = all ] || [ "$what" = zoned ]; then
     unit_tests "$OBJ" plain
     our_qtests "$OBJ" plain
     our_iotests "$OBJ" plain
+fi
+if [ "$what" = all ] || [ "$what" = series ]; then
+    # The series for qemu-devel as make series writes it, signed here by
+    # a stand-in identity and kept apart from build/series: git am on a
+    # fresh tree, checkpatch, the last tree is the one tested here
+    msg "the series: git am, checkpatch, last tree (make check-series builds every patch)"
+    log=$BUILD/check-series.log
+    export CHECK_SERIES_DIR=$BUILD/check-series-quick
+    export SERIES_OUT=$CHECK_SERIES_DIR/series
+    if GIT_AUTHOR_NAME="make check" GIT_AUTHOR_EMAIL=make-check@localhost \
+       "$TOP/harness/series.sh" > "$log" 2>&1 &&
+       "$TOP/harness/check-series.sh" quick >> "$log" 2>&1; then
+        grep '^check-series:' "$log"
+        echo "series quick pass"; count series quick pass
+    else
+        tail -n 20 "$log"
+        echo "series quick FAIL"; count series quick fail
+    fi
 fi
 if [ "$what" = all ] || [ "$what" = gate ]; then
     gate "$OBJ"
@@ -224,4 +245,11 @@ fi
 
 [ -z "$failures" ] || echo "failed:$failures"
 echo "$passed passed, $failed failed, $skipped skipped"
+if [ "$what" = all ]; then
+    # For the cover letter of make series
+    {
+        echo "make check, $(date -u +%Y-%m-%d), QEMU $(cat "$BUILD/src/VERSION" 2>/dev/null):"
+        echo "$passed passed, $failed failed, $skipped skipped${failures:+ (failed:$failures)}"
+    } > "$BUILD/check-summary.txt"
+fi
 [ "$failed" = 0 ]

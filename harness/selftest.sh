@@ -93,6 +93,54 @@ BUILD=$proj/build "$TOP/configure" --qemu-src="$fake" >/dev/null 2>&1 &&
     grep -q "QEMU_SRC='$fake'" "$proj/build/config.sh" || rc=1
 result configure-qemu-src $rc
 
+# 7. make series: without a git identity it stops and says so; with one,
+#    each overlay file arrives in the patch patches/new-files names, with
+#    the identity as author and sign-off; an overlay file that no patch
+#    adds is an error that names it.
+cat > "$proj/patches/0001-good.patch" <<EOF
+From 0000000000000000000000000000000000000000 Mon Sep 17 00:00:00 2001
+From: Someone Else <else@example.org>
+Date: Wed, 2 Dec 2026 00:00:00 +0000
+Subject: [PATCH] block: a good change
+
+Why it is good.
+
+Signed-off-by: Someone Else <else@example.org>
+---
+$good
+EOF
+echo 0001-good.patch > "$proj/patches/series"
+printf 'good.patch:\n    block/new-file.c\n' > "$proj/patches/new-files"
+echo "Subject of the series" > "$proj/patches/cover-letter.txt"
+series() {
+    env -u GIT_AUTHOR_NAME -u GIT_AUTHOR_EMAIL GIT_CONFIG_GLOBAL=/dev/null \
+        GIT_CONFIG_NOSYSTEM=1 BUILD=$proj/build QEMU_SRC=$fake "$@" \
+        "$proj/harness/series.sh"
+}
+rc=0
+expect_fail no-identity "make series needs a git identity" series || rc=1
+result series-needs-identity $rc
+rc=0
+if series GIT_AUTHOR_NAME="A Tester" GIT_AUTHOR_EMAIL=tester@example.org \
+        >/dev/null 2>&1; then
+    s=$proj/build/series/0001-block-a-good-change.patch
+    grep -q '^From: A Tester <tester@example.org>' "$s" &&
+        grep -q '^Signed-off-by: A Tester <tester@example.org>' "$s" &&
+        ! grep -q 'Someone Else' "$s" && grep -q '^+int c;' "$s" &&
+        grep -q '^+++ b/block/new-file.c' "$s" &&
+        grep -q 'Subject of the series' "$proj/build/series/0000-cover-letter.patch" ||
+        rc=1
+else
+    rc=1
+fi
+result series-new-files-and-identity $rc
+echo "int f;" > "$proj/block/unmapped.c"
+rc=0
+expect_fail unmapped "overlay files that no patch adds.*block/unmapped.c" \
+    series GIT_AUTHOR_NAME="A Tester" GIT_AUTHOR_EMAIL=tester@example.org || rc=1
+rm -f "$proj/block/unmapped.c"
+result series-unmapped-file $rc
+
 # 6. Missing packages without root: an error that lists them.
 rc=0
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then

@@ -10,8 +10,9 @@
 . "$(dirname "$0")/common.sh"
 [ -f "$BUILD/config.sh" ] && . "$BUILD/config.sh"
 
-OUT=$BUILD/series
-WORK=$BUILD/series.git
+# SERIES_OUT: another directory than build/series (make check uses one)
+OUT=${SERIES_OUT:-$BUILD/series}
+WORK=$OUT.git
 MAP=$TOP/patches/new-files
 
 name=${GIT_AUTHOR_NAME:-$(git -C "$TOP" config user.name || true)}
