@@ -8,6 +8,8 @@
 #    the median throughput of each and the ratio zoned/plain.
 # 2. Flush points: the same 4 KiB writes with a flush every 1, 8 or 64
 #    writes, at queue depth 1 and 32.
+# 2b. The floor, without QEMU: what one more 512-byte write per
+#    fdatasync costs on this disk, on a raw O_DIRECT file.
 # 3. Host flushes per guest flush: how many flushes of the image file
 #    (fdatasync, counted by strace) the qcow2 layer issues for one flush of
 #    the image, in qemu-io runs of "write; flush", of FUA writes and of
@@ -22,7 +24,7 @@
 #    plain qcow2 image, and on zoned against plain qcow2 over virtio-blk;
 #    the median of each and the ratios (BENCH_GUEST=0 skips it).
 # BENCH_SECTIONS picks sections by name (default all of them: "seq flush
-# hostflush append zones guest"); BENCH_RUNS (default 5) the runs of each
+# floor hostflush crashopen append zones guest"); BENCH_RUNS (default 5) the runs of each
 # measure of 1, 2 and 6.
 # Figures, not pass/fail: a slow machine must not fail a test.
 
@@ -38,7 +40,7 @@ ZONED_OPTS="zone.mode=host-managed,zone.size=64M"
 
 [ -x "$IMG" ] || die "build first (make)"
 
-SECTIONS=" ${BENCH_SECTIONS:-seq flush hostflush crashopen append zones guest} "
+SECTIONS=" ${BENCH_SECTIONS:-seq flush floor hostflush crashopen append zones guest} "
 SECTIONS=${SECTIONS//,/ }
 # want SECTION: whether SECTION is to run
 want() { [[ $SECTIONS == *" $1 "* ]]; }
@@ -135,6 +137,17 @@ if want flush; then
     done
     echo "($((SECONDS - ft0)) s)"
     rm -f "$B"/*.qcow2
+fi
+
+# 2b. The floor, without QEMU: what one more sector per flush costs
+# on this disk (harness/bench-floor.py).  A design that stores each
+# zone's write pointer durably at every flush writes at least one sector
+# that a plain image does not, so this ratio bounds from above what such a
+# design reaches at a flush every write.
+if want floor; then
+    section "the floor: one more 512-byte write per fdatasync, on a raw" \
+        "O_DIRECT file (no QEMU; median of $RUNS runs each)"
+    python3 "$TOP/harness/bench-floor.py" "$B" 2400 "$RUNS"
 fi
 
 # 3. Host flushes per guest flush: qemu-io (-t none -i threads: a flush of

@@ -5,9 +5,10 @@
 #   1. git am the whole series (it must apply exactly: no fuzz, no 3-way);
 #   2. scripts/checkpatch.pl on every patch: no error, and each warning
 #      listed with its reason in patches/checkpatch-warnings;
-#   3. full: build every patch (qemu-img, qemu-io, the unit tests the
-#      series adds, and qemu-system-x86_64 where a patch touches hw/), then
-#      at the last patch run those unit tests and our qemu-iotests;
+#   3. full: build every patch (qemu-img, qemu-io, the unit tests and the
+#      qtest the series has so far, and qemu-system-x86_64 where a patch
+#      touches hw/), then at the last patch run those unit tests and our
+#      qemu-iotests;
 #      quick: build the last patch only (the tree that make check tests).
 # Prints one line per patch; stops at the first patch that fails, naming
 # it and why.
@@ -138,8 +139,16 @@ for c in $(g rev-list --reverse pristine..master); do
                                    sed -n 's|^tests/unit/\(test-.*\)\.c$|\1|p'); do
                if [ -f "tests/unit/$t.c" ]; then echo "tests/unit/$t"; fi
            done)
-    targets="qemu-img qemu-io $unit"
-    if [ "$i" = "$total" ] || g diff --name-only "$c^" "$c" | grep -q '^hw/'; then
+    # and our qtests
+    qtests=$(cd "$SRC" && for t in $(cd "$TOP" && overlay_files |
+                                     sed -n 's|^tests/qtest/\(.*-test\)\.c$|\1|p'); do
+                 if [ -f "tests/qtest/$t.c" ]; then echo "tests/qtest/$t"; fi
+             done)
+    targets="qemu-img qemu-io $unit $qtests"
+    if [ "$i" = "$total" ]; then
+        # what the iotests run
+        targets="$targets qemu-nbd storage-daemon/qemu-storage-daemon qemu-system-x86_64"
+    elif g diff --name-only "$c^" "$c" | grep -q '^hw/'; then
         targets="$targets qemu-system-x86_64"
     fi
     start=$(date +%s)
