@@ -286,18 +286,6 @@ static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
     return 0;
 }
 
-/* The raw CRC of what write @opaque writes, as its data starts on its way */
-static void coroutine_fn hash_write(void *opaque)
-{
-    Qcow2ZonedWrite *w = opaque;
-
-    w->crc = qcow2_zoned_crc_qiov(w->qiov, w->qiov_offset, w->end - w->offset);
-    w->hashed = true;
-    if (w->hash_waiter) {
-        aio_co_wake(w->hash_waiter);
-    }
-}
-
 /*
  * Before a write (or zone append, @append) of @bytes at *@offset: check
  * the zone rules, open the zone, reserve the range.  For an append,
@@ -400,18 +388,13 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     qemu_mutex_unlock(&z->lock);
 
     /*
-     * Hashed outside the lock, and while the data is on its way: the hash
-     * runs once this coroutine waits for the data's I/O
+     * Hashed outside the lock, before the data is on its way: what the
+     * disk gets is what was hashed, unless the buffer changes in flight,
+     * which qcow2_zoned_write_end() checks
      */
     w->qiov = qiov;
     w->qiov_offset = qiov_offset;
-    w->hashed = !qiov;
-    w->crc = 0;
-    w->hash_waiter = NULL;
-    if (qiov) {
-        aio_co_enter(qemu_get_current_aio_context(),
-                     qemu_coroutine_create(hash_write, w));
-    }
+    w->crc = qiov ? qcow2_zoned_crc_qiov(qiov, qiov_offset, bytes) : 0;
     return 0;
 }
 
@@ -440,11 +423,6 @@ qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
 
     if (w->zone == ZONE_SM_NONE) {
         return ret;
-    }
-    if (!w->hashed) {
-        /* The data's I/O did not wait, or not long enough */
-        w->hash_waiter = qemu_coroutine_self();
-        qemu_coroutine_yield();
     }
     if (ret >= 0 && w->qiov) {
         stable = qcow2_zoned_crc_qiov(w->qiov, w->qiov_offset,

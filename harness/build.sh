@@ -45,21 +45,7 @@ TARGETS="qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon
 msg "building QEMU ($flavour) in $OBJ"
 # shellcheck disable=SC2086
 ninja -C "$OBJ" $TARGETS ${EXTRA_TARGETS:-} >&2
-# x86 option ROMs (linuxboot_dma.bin, ...) from QEMU's own sources.
-make -s -C "$OBJ/pc-bios/optionrom" >&2
-
-# Firmware: SeaBIOS and its VGA BIOS from Debian's seabios package, the
-# default NICs' ROMs from ipxe-qemu, the option ROMs built above.  QEMU run from its build tree finds them in
-# qemu-bundle/<datadir>.
-datadir=$(sed -n "s/^#define CONFIG_QEMU_DATADIR \"\(.*\)\"$/\1/p" "$OBJ/config-host.h")
-fw=$OBJ/qemu-bundle$datadir
-mkdir -p "$fw"
-for f in bios.bin bios-256k.bin vgabios-stdvga.bin; do
-    ln -sf "/usr/share/seabios/$f" "$fw/$f"
-done
-for f in /usr/lib/ipxe/qemu/*.rom "$OBJ"/pc-bios/optionrom/*.bin; do
-    ln -sf "$f" "$fw/$(basename "$f")"
-done
+"$TOP/harness/firmware.sh" "$OBJ"
 
 if [ "$flavour" = "${DEFAULT_FLAVOUR:-plain}" ]; then
     for t in $TARGETS; do

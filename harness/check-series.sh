@@ -161,6 +161,7 @@ for c in $(g rev-list --reverse pristine..master); do
 done
 
 msg "unit tests and qemu-iotests at the last patch"
+"$TOP/harness/firmware.sh" "$OBJ"
 for t in $unit; do
     "$OBJ/$t" > "$DIR/$(basename "$t").log" 2>&1 ||
         fail "$p" "unit test $(basename "$t") fails (log: $DIR/$(basename "$t").log)"
