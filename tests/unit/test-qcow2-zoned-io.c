@@ -19,6 +19,7 @@
 
 #include "qemu/osdep.h"
 #include "block/block.h"
+#include "block/block_int.h"
 #include "system/block-backend.h"
 #include "qapi/error.h"
 #include "qemu/main-loop.h"
@@ -937,9 +938,92 @@ static void test_unstable_buffer(void)
     free_image(blk, path);
 }
 
+/*
+ * A zoned filter that takes zone appends as file-posix does: with no
+ * flags (it asserts so).  It counts the flushes that reach it.
+ */
+static int strict_flushes;
+
+static int strict_open(BlockDriverState *bs, QDict *options, int flags,
+                       Error **errp)
+{
+    return bdrv_open_file_child(NULL, options, "file", bs, errp);
+}
+
+static void strict_refresh_limits(BlockDriverState *bs, Error **errp)
+{
+    BlockLimits *f = &bs->file->bs->bl;
+
+    bs->bl.zoned = f->zoned;
+    bs->bl.zone_size = f->zone_size;
+    bs->bl.nr_zones = f->nr_zones;
+    bs->bl.max_append_sectors = f->max_append_sectors;
+    bs->bl.write_granularity = f->write_granularity;
+    bs->wps = bs->file->bs->wps;
+}
+
+static int coroutine_fn GRAPH_RDLOCK
+strict_zone_append(BlockDriverState *bs, int64_t *offset, QEMUIOVector *qiov,
+                   BdrvRequestFlags flags)
+{
+    g_assert_cmpint(flags, ==, 0);
+    return bdrv_co_zone_append(bs->file->bs, offset, qiov, 0);
+}
+
+static int coroutine_fn GRAPH_RDLOCK strict_flush(BlockDriverState *bs)
+{
+    strict_flushes++;
+    return bdrv_co_flush(bs->file->bs);
+}
+
+static BlockDriver bdrv_zone_strict = {
+    .format_name            = "zone-strict",
+    .instance_size          = 1,
+    .bdrv_open              = strict_open,
+    .bdrv_child_perm        = bdrv_default_perms,
+    .bdrv_refresh_limits    = strict_refresh_limits,
+    .bdrv_co_zone_append    = strict_zone_append,
+    .bdrv_co_flush_to_os    = strict_flush,
+};
+
+/*
+ * In writethrough mode a zone append is durable when it completes: the
+ * block layer flushes after it rather than pass a FUA flag that a driver
+ * such as file-posix does not take
+ */
+static void test_append_writethrough(void)
+{
+    g_autofree char *path = NULL;
+    BlockBackend *img = new_zoned_image(&path, "");
+    QDict *opts = qdict_new();
+    BlockBackend *blk;
+    Req r = { .offset = ZONE, .len = 4096 };
+    int before;
+
+    blk_unref(img);
+    qdict_put_str(opts, "driver", "zone-strict");
+    qdict_put_str(opts, "file.driver", "qcow2");
+    qdict_put_str(opts, "file.file.driver", "file");
+    qdict_put_str(opts, "file.file.filename", path);
+    blk = blk_new_open(NULL, NULL, opts, BDRV_O_RDWR, &error_abort);
+    blk_set_enable_write_cache(blk, false);
+    r.buf = g_malloc(r.len);
+    memset(r.buf, 0x5a, r.len);
+    qemu_iovec_init_buf(&r.qiov, r.buf, r.len);
+    before = strict_flushes;
+    blk_aio_zone_append(blk, &r.offset, &r.qiov, 0, req_cb, &r);
+    wait_all(&r, 1);
+    g_assert_cmpint(r.ret, ==, 0);
+    g_assert_cmpint(r.offset, ==, ZONE);
+    g_assert_cmpint(strict_flushes, ==, before + 1);
+    g_free(r.buf);
+    free_image(blk, g_steal_pointer(&path));
+}
+
 int main(int argc, char **argv)
 {
     bdrv_init();
+    bdrv_register(&bdrv_zone_strict);
     qemu_init_main_loop(&error_abort);
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/qcow2-zoned-io/append-one-zone", test_append_one_zone);
@@ -953,6 +1037,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-zoned-io/iothreads-many-zones",
                     test_iothreads_many_zones);
     g_test_add_func("/qcow2-zoned-io/unstable-buffer", test_unstable_buffer);
+    g_test_add_func("/qcow2-zoned-io/append-writethrough",
+                    test_append_writethrough);
     g_test_add_func("/qcow2-zoned-io/perf-append", test_perf_append);
     return g_test_run();
 }
