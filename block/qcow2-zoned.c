@@ -1084,6 +1084,19 @@ int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
     Qcow2ZoneGeometry g;
 
     if (!mode) {
+        static const char *const zone_opts[] = {
+            "zone.size", "zone.capacity", "zone.conventional_zones",
+            "zone.max_open_zones", "zone.max_active_zones",
+            "zone.max_append_bytes",
+        };
+        int i;
+
+        for (i = 0; i < ARRAY_SIZE(zone_opts); i++) {
+            if (qemu_opt_get(opts, zone_opts[i])) {
+                error_setg(errp, "%s requires zone.mode", zone_opts[i]);
+                return -EINVAL;
+            }
+        }
         return 0;
     }
     if (strcmp(mode, "host-managed")) {
