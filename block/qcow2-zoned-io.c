@@ -28,6 +28,7 @@
 #include "qemu/osdep.h"
 #include "qemu/bitmap.h"
 #include "qemu/bswap.h"
+#include "qemu/crc32c.h"
 #include "qemu/memalign.h"
 #include "qemu/units.h"
 #include "block/block-io.h"
@@ -157,8 +158,7 @@ static void taken_done(BlockDriverState *bs, GArray *taken, int ret)
             continue;
         }
         /* z->crc[] now covers [f->wp, done_wp()) */
-        z->crc[f->idx] ^= qcow2_zoned_crc_shift(f->crc, done_wp(bs, f->idx) -
-                                                f->wp);
+        z->crc[f->idx] ^= crc32c_shift(f->crc, done_wp(bs, f->idx) - f->wp);
         if (f->ordered || rel == z->flushed[f->idx]) {
             clear_bit(f->idx, z->unsettled);
         } else {
@@ -455,8 +455,8 @@ qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
     } else if (ret >= 0) {
         zb->done_wp = w->end;
         set_bit(w->zone, z->dirty);
-        z->crc[w->zone] = qcow2_zoned_crc_shift(z->crc[w->zone],
-                                                w->end - w->offset) ^
+        z->crc[w->zone] = crc32c_shift(z->crc[w->zone],
+                                       w->end - w->offset) ^
                           w->crc;
         if (!stable) {
             set_bit(w->zone, z->unstable);
@@ -822,7 +822,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     qemu_mutex_lock(&z->lock);
     e = unstable ? qcow2_zoned_settled_entry(g, idx, cap_end(z, idx)) :
         qcow2_zoned_entry(g, idx, cap_end(z, idx), z->flushed[idx],
-                     qcow2_zoned_crc_shift(z->crc[idx], cap_end(z, idx) - wp));
+                     crc32c_shift(z->crc[idx], cap_end(z, idx) - wp));
     qemu_mutex_unlock(&z->lock);
     qcow2_zoned_update_init(bs, &u);
     ret = qcow2_zoned_stage(z, &u, idx, e) ?

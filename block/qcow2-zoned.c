@@ -82,49 +82,9 @@ QEMU_BUILD_BUG_ON(offsetof(Qcow2ZonedExt, wp_table_offset) % 8);
  * parallel, and the pieces are put together in zone order, so the engine
  * keeps CRC registers that start from 0 and are never inverted ("raw"):
  * those are linear, raw(A || B) = raw(A) * x^(8 |B|) + raw(B), and the
- * raw CRC of zeros is 0.  The table entry holds the standard CRC-32C.
+ * raw CRC of zeros is 0; crc32c_shift() multiplies by x^(8 |B|).  The
+ * table entry holds the standard CRC-32C.
  */
-#define CRC32C_POLY_REFLECTED   0x82f63b78
-
-/* x^(8 * 2^k) modulo the CRC-32C polynomial, bit-reflected */
-static const uint32_t crc_x8_pow2[32] = {
-    0x00800000, 0x00008000, 0x82f63b78, 0x6ea2d55c,
-    0x18b8ea18, 0x510ac59a, 0xb82be955, 0xb8fdb1e7,
-    0x88e56f72, 0x74c360a4, 0xe4172b16, 0x0d65762a,
-    0x35d73a62, 0x28461564, 0xbf455269, 0xe2ea32dc,
-    0xfe7740e6, 0xf946610b, 0x3c204f8f, 0x538586e3,
-    0x59726915, 0x734d5309, 0xbc1ac763, 0x7d0722cc,
-    0xd289cabe, 0xe94ca9bc, 0x05b74f3f, 0xa51e1f42,
-    0x40000000, 0x20000000, 0x08000000, 0x00800000,
-};
-
-/* a * b modulo the polynomial, bit-reflected */
-static uint32_t crc_mul(uint32_t a, uint32_t b)
-{
-    uint32_t m, p = 0;
-
-    for (m = 1U << 31; m; m >>= 1) {
-        if (a & m) {
-            p ^= b;
-        }
-        b = b & 1 ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
-    }
-    return p;
-}
-
-/* The raw register @reg after @len more zero bytes */
-uint32_t qcow2_zoned_crc_shift(uint32_t reg, uint64_t len)
-{
-    int k;
-
-    for (k = 0; len && k < 32; k++, len >>= 1) {
-        if (len & 1) {
-            reg = crc_mul(crc_x8_pow2[k], reg);
-        }
-    }
-    assert(!len);
-    return reg;
-}
 
 /* Raw CRC of @bytes of @qiov from @offset; NULL stands for zeros */
 uint32_t qcow2_zoned_crc_qiov(QEMUIOVector *qiov, size_t offset,
@@ -152,7 +112,7 @@ uint32_t qcow2_zoned_crc_qiov(QEMUIOVector *qiov, size_t offset,
 /* The standard CRC-32C of @len bytes whose raw CRC is @raw */
 static uint32_t crc_standard(uint32_t raw, uint64_t len)
 {
-    return ~(qcow2_zoned_crc_shift(0xffffffff, len) ^ raw);
+    return ~(crc32c_shift(0xffffffff, len) ^ raw);
 }
 
 /*
@@ -496,7 +456,7 @@ zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
             return 0;
         default:
             /* No backing file: everything else reads as zeros */
-            reg = qcow2_zoned_crc_shift(reg, bytes);
+            reg = crc32c_shift(reg, bytes);
             break;
         }
         off += bytes;

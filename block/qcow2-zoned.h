@@ -176,7 +176,6 @@ typedef struct Qcow2ZonedUpdate {
 } Qcow2ZonedUpdate;
 
 /* qcow2-zoned.c: CRC-32C arithmetic (see there) */
-uint32_t qcow2_zoned_crc_shift(uint32_t reg, uint64_t len);
 uint32_t qcow2_zoned_crc_qiov(QEMUIOVector *qiov, size_t offset,
                               size_t bytes);
 

@@ -94,11 +94,61 @@ static void test_long(void)
     }
 }
 
+/*
+ * crc32c_shift(): the raw register (from 0, not inverted) of A || B is
+ * crc32c_shift(raw(A), |B|) ^ raw(B), for lengths of B across the powers
+ * of two, zeros included
+ */
+static uint32_t raw(const uint8_t *data, size_t len)
+{
+    return crc32c(0, data, len) ^ 0xffffffff;
+}
+
+static void test_shift(void)
+{
+    static const size_t lens[] = {
+        0, 1, 2, 3, 7, 8, 64, 511, 512, 4096, 65535, 65536, 1 << 20,
+        (1 << 20) + 3,
+    };
+    g_autofree uint8_t *buf = g_malloc((2 << 20) + 8);
+    uint8_t a[] = "a prefix";
+    size_t i, j;
+
+    for (i = 0; i < (2 << 20) + 8; i++) {
+        buf[i] = i * 131 + (i >> 9);
+    }
+    for (i = 0; i < ARRAY_SIZE(lens); i++) {
+        size_t n = lens[i];
+        uint8_t *ab = g_malloc(sizeof(a) + n);
+        g_autofree uint8_t *zeros = g_malloc0(n + 1);
+
+        memcpy(ab, a, sizeof(a));
+        memcpy(ab + sizeof(a), buf, n);
+        g_assert_cmphex(crc32c_shift(raw(a, sizeof(a)), n) ^ raw(buf, n), ==,
+                        raw(ab, sizeof(a) + n));
+        /* zeros: raw 0, so the shift alone */
+        memset(ab + sizeof(a), 0, n);
+        g_assert_cmphex(crc32c_shift(raw(a, sizeof(a)), n), ==,
+                        raw(ab, sizeof(a) + n));
+        g_assert_cmphex(raw(zeros, n), ==, 0);
+        g_free(ab);
+    }
+    /* shifting by m then n is shifting by m + n */
+    for (i = 0; i < ARRAY_SIZE(lens); i++) {
+        for (j = 0; j < ARRAY_SIZE(lens); j++) {
+            g_assert_cmphex(crc32c_shift(crc32c_shift(0x9e3779b9, lens[i]),
+                                         lens[j]), ==,
+                            crc32c_shift(0x9e3779b9, lens[i] + lens[j]));
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/crc32c/vectors", test_vectors);
     g_test_add_func("/crc32c/reference", test_reference);
     g_test_add_func("/crc32c/long", test_long);
+    g_test_add_func("/crc32c/shift", test_shift);
     return g_test_run();
 }
