@@ -225,15 +225,15 @@ int zone_sm_write(ZoneSM *sm, uint32_t z, uint32_t *closed)
     }
 }
 
-void zone_sm_set_wp(ZoneSM *sm, uint32_t z, bool is_written, bool full)
+void zone_sm_set_wp(ZoneSM *sm, uint32_t z, bool written, bool full)
 {
     uint8_t st = state(sm, z);
 
     if (st == BLK_ZS_NOT_WP) {
         return;
     }
-    sm->cond[z] = is_written ? (st | ZONE_SM_WRITTEN) : st;
-    if (!is_written && st == BLK_ZS_CLOSED) {
+    sm->cond[z] = written ? (st | ZONE_SM_WRITTEN) : st;
+    if (!written && st == BLK_ZS_CLOSED) {
         /* Back at its start: a closed zone holds nothing any more */
         set_state(sm, z, BLK_ZS_EMPTY);
         sm->nr_active--;

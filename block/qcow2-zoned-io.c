@@ -708,10 +708,10 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
     qemu_mutex_lock(&z->lock);
     for (idx = lo; idx <= hi && ret == 0; idx++) {
         if (needs_reset(bs, idx)) {
-            set_bit(idx - lo, reset);
             Qcow2ZonedEntry e = qcow2_zoned_settled_entry(g, idx,
                                                           zone_start(g, idx));
 
+            set_bit(idx - lo, reset);
             if (!qcow2_zoned_stage(z, &u, idx, e)) {
                 ret = -ENOMEM;
             }

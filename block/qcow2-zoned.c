@@ -321,7 +321,7 @@ qcow2_zoned_read_ext(BlockDriverState *bs, uint64_t offset, uint32_t len,
     }
 
     g_free(s->zoned);
-    s->zoned = g_new0(struct Qcow2Zoned, 1);
+    s->zoned = g_new0(Qcow2Zoned, 1);
     g = &s->zoned->geo;
     g->zone_size = be64_to_cpu(ext.zone_size);
     g->zone_capacity = be64_to_cpu(ext.zone_capacity);
@@ -476,6 +476,7 @@ zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
 static int coroutine_fn GRAPH_RDLOCK
 verify_zones(BlockDriverState *bs, bool check, Error **errp)
 {
+    ERRP_GUARD();
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g = &z->geo;
@@ -507,8 +508,9 @@ verify_zones(BlockDriverState *bs, bool check, Error **errp)
         }
         if (ret < 0 && !check) {
             error_setg_errno(errp, -ret, "Could not verify the write pointer "
-                             "of zone %ld; 'qemu-img check -r all' takes it "
-                             "back to its last flush", i);
+                             "of zone %ld", i);
+            error_append_hint(errp, "'qemu-img check -r all' takes it back "
+                              "to its last flush.\n");
             return ret;
         }
         trace_qcow2_zoned_verify(bs, i, z->flushed[i], wp, ret);
@@ -544,6 +546,7 @@ verify_zones(BlockDriverState *bs, bool check, Error **errp)
 static int coroutine_fn GRAPH_RDLOCK
 load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
 {
+    ERRP_GUARD();
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g = &z->geo;
@@ -582,10 +585,11 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
             if (!bad) {
                 error_setg(errp, "Zone %" PRIu32 " has an invalid write "
                            "pointer entry 0x%016" PRIx64 " %08" PRIx32 " %08"
-                           PRIx32 "; 'qemu-img check -r all' can repair it",
-                           i, be64_to_cpu(z->table[i].wp),
+                           PRIx32, i, be64_to_cpu(z->table[i].wp),
                            be32_to_cpu(z->table[i].flushed),
                            be32_to_cpu(z->table[i].crc));
+                error_append_hint(errp, "'qemu-img check -r all' repairs "
+                                  "the entry.\n");
                 return -EINVAL;
             }
             (*bad)++;
@@ -800,7 +804,7 @@ qcow2_zoned_create(BlockDriverState *bs, Qcow2ZoneCreateOptions *zopts,
         return ret;
     }
 
-    s->zoned = g_new0(struct Qcow2Zoned, 1);
+    s->zoned = g_new0(Qcow2Zoned, 1);
     s->zoned->geo = g;
     s->zoned->wp_table_offset = off;
     s->zoned->disk_size = disk_size;

@@ -112,17 +112,18 @@ struct Qcow2Zoned {
     bool bound_flush;
     /* The next flush settles every zone (inactivation, close) */
     bool settle_all;
-    /*
-     * Verification accepted data that may not be on stable storage yet
-     * (a process that died leaves it in the host's cache): the image file
-     * is flushed before the next write of the table
-     */
-    bool verify_flush;
 
-    /* Serialises the writes of the table, and protects @table */
+    /* Serialises the writes of the table; protects @table, @verify_flush */
     CoMutex table_lock;
     /* The table as last written to disk */
     Qcow2ZonedEntry *table;
+    /*
+     * Verification accepted data that may not be on stable storage yet
+     * (a process that died leaves it in the host's cache): the image file
+     * is flushed before the next write of the table.  Set by the open
+     * that verifies, before any request.
+     */
+    bool verify_flush;
 };
 
 static inline uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
