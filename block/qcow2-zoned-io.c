@@ -36,10 +36,13 @@
 #include "trace.h"
 
 /*
- * Bytes that may be written between two flushes before the engine flushes
- * by itself: an open after a crash reads at most about twice this much
+ * The most data that the entries of one flush may leave to verification
+ * (above their zones' last completed flush).  A flush that would leave
+ * more writes its entries settled, after the data is flushed: an open
+ * after a crash reads at most about twice this much (the entries of the
+ * last completed flush, and those of one in progress).
  */
-#define QCOW2_ZONED_MAX_UNFLUSHED       (128 * MiB)
+#define QCOW2_ZONED_MAX_TO_VERIFY       (128 * MiB)
 
 static Qcow2ZoneBusy *busy_zone(Qcow2Zoned *z, uint32_t idx)
 {
@@ -77,7 +80,9 @@ typedef struct FlushedZone {
  * now; and if there are any, zones whose entry on disk still needs
  * verification, settled at the write pointer of their last completed
  * flush, so that an open after a crash verifies only what the last flush
- * wrote.  z->lock held.
+ * wrote.  If the dirty zones' entries would leave more than
+ * QCOW2_ZONED_MAX_TO_VERIFY to verify, they are all written settled,
+ * after the data is flushed.  z->lock held.
  */
 static void take_zones(BlockDriverState *bs, GArray *taken)
 {
@@ -85,6 +90,8 @@ static void take_zones(BlockDriverState *bs, GArray *taken)
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g = &z->geo;
     long n = g->nr_zones, d, u, i;
+    uint64_t to_verify = 0;
+    guint j;
 
     d = find_first_bit(z->dirty, n);
     u = d < n ? find_first_bit(z->unsettled, n) : n;
@@ -98,6 +105,9 @@ static void take_zones(BlockDriverState *bs, GArray *taken)
             f.ordered = test_and_clear_bit(i, z->unstable);
             f.e = f.ordered ? qcow2_zoned_settled_entry(g, i, f.wp) :
                   qcow2_zoned_entry(g, i, f.wp, z->flushed[i], f.crc);
+            if (!f.ordered) {
+                to_verify += f.wp - zone_start(g, i) - z->flushed[i];
+            }
             clear_bit(i, z->dirty);
             d = find_next_bit(z->dirty, n, i + 1);
         } else {
@@ -110,7 +120,19 @@ static void take_zones(BlockDriverState *bs, GArray *taken)
         }
         g_array_append_val(taken, f);
     }
-    z->unflushed = 0;
+
+    if (to_verify <= QCOW2_ZONED_MAX_TO_VERIFY) {
+        return;
+    }
+    trace_qcow2_zoned_flush_bound(bs, to_verify);
+    for (j = 0; j < taken->len; j++) {
+        FlushedZone *f = &g_array_index(taken, FlushedZone, j);
+
+        if (!f->settle && !f->ordered) {
+            f->ordered = true;
+            f->e = qcow2_zoned_settled_entry(g, f->idx, f->wp);
+        }
+    }
 }
 
 /* Stage the entries of @taken, ordered ones or not */
@@ -407,9 +429,7 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
  * The zone's CRC takes the write's in, and its buffer is hashed again: if
  * it changed while the write was in flight, the disk may hold something
  * else, and the zone's next entry is written only after its data is
- * flushed.  Once QCOW2_ZONED_MAX_UNFLUSHED bytes were written since the
- * last flush, this write flushes, so that an open after a crash has a
- * bounded amount of data to verify.
+ * flushed.
  */
 int coroutine_fn GRAPH_RDLOCK
 qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
@@ -419,7 +439,7 @@ qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
     Qcow2ZonedWrite *next;
     Qcow2ZoneBusy *zb;
     uint64_t start;
-    bool stable = true, bound = false;
+    bool stable = true;
 
     if (w->zone == ZONE_SM_NONE) {
         return ret;
@@ -462,10 +482,6 @@ qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
             set_bit(w->zone, z->unstable);
             trace_qcow2_zoned_write_unstable(bs, w->zone, w->offset);
         }
-        z->unflushed += w->end - w->offset;
-        if (z->unflushed >= QCOW2_ZONED_MAX_UNFLUSHED && !z->bound_flush) {
-            z->bound_flush = bound = true;
-        }
         zone_sm_set_wp(&z->sm, w->zone, true, w->end == cap_end(z, w->zone));
     }
 
@@ -483,15 +499,6 @@ qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
         qemu_co_queue_restart_all(&z->idle);
     }
     qemu_mutex_unlock(&z->lock);
-
-    if (bound) {
-        int r = bdrv_co_flush(bs);
-
-        trace_qcow2_zoned_bound_flush(bs, r);
-        qemu_mutex_lock(&z->lock);
-        z->bound_flush = false;
-        qemu_mutex_unlock(&z->lock);
-    }
     return ret;
 }
 

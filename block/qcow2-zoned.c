@@ -46,8 +46,8 @@
 /*
  * An open after a crash reads at most this much data to verify entries;
  * past it, write pointers go back to their last flush.  What this code
- * writes needs far less (QCOW2_ZONED_MAX_UNFLUSHED and the writes in
- * flight then): only a crafted image gets there.
+ * writes needs far less (twice QCOW2_ZONED_MAX_TO_VERIFY of
+ * qcow2-zoned-io.c): only a crafted image gets there.
  */
 #define QCOW2_ZONED_MAX_VERIFY          (4 * GiB)
 

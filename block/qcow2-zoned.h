@@ -74,9 +74,8 @@ struct Qcow2Zoned {
     /*
      * Protects the bookkeeping of every zone: bs->wps->wp[], @sm, @dirty,
      * @busy, @spare, @owned, @flushed, @crc, @unstable, @unsettled,
-     * @unflushed, @bound_flush, @settle_all.  Requests come from any
-     * thread; the lock is held for bookkeeping only, never across I/O or
-     * a yield.
+     * @settle_all.  Requests come from any thread; the lock is held for
+     * bookkeeping only, never across I/O or a yield.
      */
     QemuMutex lock;
     ZoneSM sm;
@@ -106,10 +105,6 @@ struct Qcow2Zoned {
     unsigned long *unstable;
     /* Zones whose entry on disk needs verification on open */
     unsigned long *unsettled;
-    /* Bytes written by writes completed since the last flush took them */
-    uint64_t unflushed;
-    /* A flush to keep @unflushed bounded is on its way */
-    bool bound_flush;
     /* The next flush settles every zone (inactivation, close) */
     bool settle_all;
 
