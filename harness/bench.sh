@@ -9,7 +9,8 @@
 # 2. Flush points: the same 4 KiB writes with a flush every 1, 8 or 64
 #    writes, at queue depth 1 and 32.
 # 2b. The floor, without QEMU: what one more 512-byte write per
-#    fdatasync costs on this disk, on a raw O_DIRECT file.
+#    fdatasync costs on this disk, on a raw O_DIRECT file, written after
+#    the data or alongside it.
 # 3. Host flushes per guest flush: how many flushes of the image file
 #    (fdatasync, counted by strace) the qcow2 layer issues for one flush of
 #    the image, in qemu-io runs of "write; flush", of FUA writes and of
@@ -69,7 +70,7 @@ fresh() {
 # guest's fsync does); at a larger depth it is not (--no-drain: writes go
 # on while the flush runs, as a guest with many queues does).
 bench() {
-    local kind=$1 bs=$2 qd=$3 count=$4 img=$B/$1.qcow2 out t rc=0
+    local kind=$1 bs=$2 qd=$3 count=$4 img=$B/bench.qcow2 out t rc=0
     local -a flush=()
     [ -z "${5:-}" ] || flush=("--flush-interval=$5")
     [ -z "${5:-}" ] || [ "$qd" = 1 ] || flush+=(--no-drain)
@@ -94,12 +95,21 @@ section() {
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 # pair BS QD COUNT [FLUSH]: "plain_MB/s zoned_MB/s ratio", the medians of
-# RUNS runs of each kind, interleaved
+# RUNS runs of each kind, interleaved, the kind that goes first changing
+# every run.  Both kinds use one image path, so that every run starts in
+# the same state, right after the previous run's image was deleted (on a
+# file system mounted with discard, a run shares the disk with the
+# discards of the image it replaces).
 pair() {
     local p=() z=() i pm zm
     for ((i = 0; i < RUNS; i++)); do
-        p+=("$(bench plain "$@")")
-        z+=("$(bench zoned "$@")")
+        if ((i % 2)); then
+            z+=("$(bench zoned "$@")")
+            p+=("$(bench plain "$@")")
+        else
+            p+=("$(bench plain "$@")")
+            z+=("$(bench zoned "$@")")
+        fi
     done
     pm=$(printf '%s\n' "${p[@]}" | median)
     zm=$(printf '%s\n' "${z[@]}" | median)
@@ -140,14 +150,17 @@ if want flush; then
 fi
 
 # 2b. The floor, without QEMU: what one more sector per flush costs
-# on this disk (harness/bench-floor.py).  A design that stores each
-# zone's write pointer durably at every flush writes at least one sector
-# that a plain image does not, so this ratio bounds from above what such a
-# design reaches at a flush every write.
+# on this disk (harness/bench-floor.c), written after the data or in
+# flight with it.  A design that stores each zone's write pointer durably
+# at every flush writes at least one sector that a plain image does not,
+# so these ratios bound from above what such a design reaches at a flush
+# every write.
 if want floor; then
     section "the floor: one more 512-byte write per fdatasync, on a raw" \
         "O_DIRECT file (no QEMU; median of $RUNS runs each)"
-    python3 "$TOP/harness/bench-floor.py" "$B" 2400 "$RUNS"
+    gcc -O2 -Wall -o "$BUILD/bench-floor" "$TOP/harness/bench-floor.c" \
+        -luring || die "cannot build harness/bench-floor.c"
+    "$BUILD/bench-floor" "$B" 2400 "$RUNS"
 fi
 
 # 3. Host flushes per guest flush: qemu-io (-t none -i threads: a flush of
