@@ -13,8 +13,8 @@
  * it was when the read started.
  *
  * Table entries reach the disk in a flush, together with qcow2's metadata
- * and before the one flush of the image file (qcow2_zoned_co_flush): no
- * metadata I/O on the data path.  A reset or finish owns its zones while
+ * and, as a rule, before the one flush of the image file
+ * (qcow2_zoned_co_flush): no metadata I/O on the data path.  A reset or finish owns its zones while
  * it runs: it waits for their writes in flight, and new writes to them
  * wait for it.  Both are durable when they complete, and change the zones
  * in memory only once the disk agrees.
@@ -70,6 +70,7 @@ typedef struct FlushedZone {
     uint32_t idx;
     bool settle;        /* only settles the entry on disk */
     bool ordered;       /* written after the data is flushed */
+    bool unstable;      /* ordered because a write's buffer changed */
     uint64_t wp;        /* the write pointer it writes */
     uint32_t crc;       /* raw CRC of the data below it not yet flushed */
     Qcow2ZonedEntry e;
@@ -102,12 +103,14 @@ static void take_zones(BlockDriverState *bs, GArray *taken)
             f.wp = done_wp(bs, i);
             f.crc = z->crc[i];
             /* What reached the disk may not hash to f.crc: order it */
-            f.ordered = test_and_clear_bit(i, z->unstable);
+            f.unstable = f.ordered = test_and_clear_bit(i, z->unstable);
             f.e = f.ordered ? qcow2_zoned_settled_entry(g, i, f.wp) :
                   qcow2_zoned_entry(g, i, f.wp, z->flushed[i], f.crc);
-            if (!f.ordered) {
-                to_verify += f.wp - zone_start(g, i) - z->flushed[i];
-            }
+            /*
+             * Ordered or not, counted: an entry that a failed flush wrote
+             * may still be on disk, and the zone is dirty again
+             */
+            to_verify += f.wp - zone_start(g, i) - z->flushed[i];
             clear_bit(i, z->dirty);
             d = find_next_bit(z->dirty, n, i + 1);
         } else {
@@ -174,7 +177,7 @@ static void taken_done(BlockDriverState *bs, GArray *taken, int ret)
         if (ret < 0) {
             set_bit(f->idx, z->dirty);
             set_bit(f->idx, z->unsettled);
-            if (f->ordered) {
+            if (f->unstable) {
                 set_bit(f->idx, z->unstable);
             }
             continue;
@@ -194,9 +197,10 @@ static void taken_done(BlockDriverState *bs, GArray *taken, int ret)
  * Flush: one flush of the image file, as for a plain image.  The entries
  * of the dirty zones are written together with qcow2's caches, before
  * that flush and in no order with the data; each is made valid on disk
- * at any time by its CRC (see qcow2_zoned_write_runs).  Only the entries
- * of zones that had a write whose buffer changed in flight are written
- * after the flush and flushed again.
+ * at any time by its CRC (see qcow2_zoned_write_runs).  Written after the
+ * flush, settled, and flushed again are the entries of zones that had a
+ * write whose buffer changed in flight, and all of them when they would
+ * leave more than QCOW2_ZONED_MAX_TO_VERIFY to verify (take_zones).
  */
 int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
 {
@@ -772,11 +776,11 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
  * writes filled is made durable too: a finish that completed survives a
  * crash, whatever made the zone full.
  *
- * The zeros and the entry reach the disk in one flush, in no order: the
- * entry's CRC covers the zeros too, so that an entry on disk without them
- * fails verification.  A zone with an unstable write is flushed first.
- * The finish holds z->table_lock throughout: a flush that took the zone
- * completes (or fails, and the zone is dirty again) before it looks.
+ * The zone's data and zeros are flushed, then its entry is written
+ * settled and flushed: a finished zone leaves nothing to verify, however
+ * much it holds since its last flush.  The finish holds z->table_lock
+ * throughout: a flush that took the zone completes (or fails, and the
+ * zone is dirty again) before it looks.
  */
 static int coroutine_fn GRAPH_RDLOCK
 finish_zone(BlockDriverState *bs, uint32_t idx)
@@ -786,7 +790,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     const Qcow2ZoneGeometry *g = &z->geo;
     uint64_t zend = MIN(zone_start(g, idx) + g->zone_size, z->disk_size);
     uint64_t wp, aligned;
-    bool full, dirty, unstable;
+    bool full, dirty;
     Qcow2ZonedEntry e;
     Qcow2ZonedUpdate u;
     int ret = 0;
@@ -796,7 +800,6 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     wp = bs->wps->wp[idx];
     full = zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL;
     dirty = test_bit(idx, z->dirty);
-    unstable = test_bit(idx, z->unstable);
     qemu_mutex_unlock(&z->lock);
     if (full && !dirty) {
         goto out;
@@ -818,7 +821,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     qemu_co_mutex_lock(&s->lock);
     ret = qcow2_write_caches(bs);
     qemu_co_mutex_unlock(&s->lock);
-    if (ret >= 0 && unstable) {
+    if (ret >= 0) {
         trace_qcow2_zoned_flush_file(bs);
         ret = bdrv_co_flush(bs->file->bs);
     }
@@ -826,11 +829,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
         goto out;
     }
 
-    qemu_mutex_lock(&z->lock);
-    e = unstable ? qcow2_zoned_settled_entry(g, idx, cap_end(z, idx)) :
-        qcow2_zoned_entry(g, idx, cap_end(z, idx), z->flushed[idx],
-                     crc32c_shift(z->crc[idx], cap_end(z, idx) - wp));
-    qemu_mutex_unlock(&z->lock);
+    e = qcow2_zoned_settled_entry(g, idx, cap_end(z, idx));
     qcow2_zoned_update_init(bs, &u);
     ret = qcow2_zoned_stage(z, &u, idx, e) ?
           qcow2_zoned_write_staged(bs, &u) : -ENOMEM;
@@ -846,11 +845,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
         zone_sm_finish(&z->sm, idx);
         clear_bit(idx, z->dirty);
         clear_bit(idx, z->unstable);
-        if (be32_to_cpu(e.flushed) == be64_to_cpu(e.wp)) {
-            clear_bit(idx, z->unsettled);
-        } else {
-            set_bit(idx, z->unsettled);
-        }
+        clear_bit(idx, z->unsettled);
         z->flushed[idx] = cap_end(z, idx) - zone_start(g, idx);
         z->crc[idx] = 0;
         qemu_mutex_unlock(&z->lock);

@@ -589,7 +589,7 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
                            be32_to_cpu(z->table[i].flushed),
                            be32_to_cpu(z->table[i].crc));
                 error_append_hint(errp, "'qemu-img check -r all' repairs "
-                                  "the entry.\n");
+                                  "the entry, emptying a sequential zone.\n");
                 return -EINVAL;
             }
             (*bad)++;
@@ -620,6 +620,7 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
 int coroutine_fn GRAPH_RDLOCK
 qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
 {
+    ERRP_GUARD();
     BDRVQcow2State *s = bs->opaque;
     bool has_bit = s->incompatible_features & QCOW2_INCOMPAT_ZONED;
     uint64_t disk_size = bs->total_sectors * BDRV_SECTOR_SIZE;

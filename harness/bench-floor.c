@@ -1,17 +1,19 @@
 /*
  * The floor of a durable write pointer on this disk, without QEMU: the
- * cost of one more sector written per flush.  A file opened O_DIRECT gets
- * N times, through io_uring:
+ * cost of one more sector written per flush.  A file opened O_DIRECT and
+ * allocated beforehand (as qcow2 writes into clusters it allocated, and
+ * so that no write extends the file and no fdatasync commits a new size)
+ * gets N times, through io_uring:
  *   plain:      write 4 KiB at the end; fdatasync
  *                (what a plain image does for a guest write and flush)
- *   after:      write 4 KiB at the end; write 512 bytes at offset 0;
+ *   after:      write 4 KiB at the end; write a sector at offset 0;
  *               fdatasync (the same plus one table sector, written after
  *               the data)
- *   alongside:  write 4 KiB at the end and 512 bytes at offset 0, both in
+ *   alongside:  write 4 KiB at the end and a sector at offset 0, both in
  *               flight at once; fdatasync (the table sector written with
  *               the data)
- * Runs alternate the three; the medians and the ratios to plain are
- * printed.
+ * A sector is 512 bytes, or 4 KiB where O_DIRECT refuses 512.  Runs
+ * rotate the three; the medians and the ratios to plain are printed.
  *
  * usage: bench-floor DIR N RUNS
  *
@@ -31,12 +33,13 @@ enum { PLAIN, AFTER, ALONGSIDE, MODES };
 
 static const char *const names[MODES] = {
     "4 KiB write + fdatasync",
-    "+ 512 B write after it",
-    "+ 512 B write alongside it",
+    "+ a sector written after it",
+    "+ a sector written alongside",
 };
 
 static struct io_uring ring;
 static char *buf;
+static unsigned sector_size = 512;
 
 static void die(const char *what, int err)
 {
@@ -44,7 +47,7 @@ static void die(const char *what, int err)
     exit(1);
 }
 
-/* 4 KiB at @off (unless negative) and, if @sector, 512 bytes at 0, at once */
+/* 4 KiB at @off (unless negative) and, if @sector, a sector at 0, at once */
 static void writes(int fd, off_t off, int sector)
 {
     struct io_uring_cqe *cqe;
@@ -54,7 +57,8 @@ static void writes(int fd, off_t off, int sector)
         io_uring_prep_write(io_uring_get_sqe(&ring), fd, buf, 4096, off);
     }
     if (sector) {
-        io_uring_prep_write(io_uring_get_sqe(&ring), fd, buf + 4096, 512, 0);
+        io_uring_prep_write(io_uring_get_sqe(&ring), fd, buf + 4096,
+                            sector_size, 0);
     }
     ret = io_uring_submit(&ring);
     if (ret != n) {
@@ -68,6 +72,9 @@ static void writes(int fd, off_t off, int sector)
         if (cqe->res < 0) {
             die("write", -cqe->res);
         }
+        if ((unsigned)cqe->res != 4096 && (unsigned)cqe->res != sector_size) {
+            die("write", EIO);
+        }
         io_uring_cqe_seen(&ring, cqe);
     }
 }
@@ -77,15 +84,21 @@ static double run(const char *dir, int mode, int n)
 {
     char path[4096];
     struct timespec t0, t1;
-    int fd, i;
+    int fd, i, ret;
 
     snprintf(path, sizeof(path), "%s/floor.raw", dir);
     fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0644);
     if (fd < 0) {
         die(path, errno);
     }
+    ret = posix_fallocate(fd, 0, (off_t)(n + 1) * 4096);
+    if (ret) {
+        die("posix_fallocate", ret);
+    }
     writes(fd, 0, 0);
-    fdatasync(fd);
+    if (fdatasync(fd) < 0) {
+        die("fdatasync", errno);
+    }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (i = 1; i <= n; i++) {
         writes(fd, (off_t)i * 4096, mode == ALONGSIDE);
@@ -129,12 +142,31 @@ int main(int argc, char **argv)
         die("posix_memalign", ENOMEM);
     }
     memset(buf, 0x5a, 8192);
+    {
+        /* O_DIRECT in 512-byte units, or only in 4 KiB ones? */
+        char path[4096];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/floor.raw", argv[1]);
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0644);
+        if (fd < 0) {
+            die(path, errno);
+        }
+        if (pwrite(fd, buf, 512, 0) != 512) {
+            sector_size = 4096;
+        }
+        close(fd);
+        unlink(path);
+    }
     ret = io_uring_queue_init(8, &ring, 0);
     if (ret < 0) {
         die("io_uring_queue_init", -ret);
     }
     for (k = 0; k < MODES; k++) {
         mbs[k] = calloc(runs, sizeof(double));
+        if (!mbs[k]) {
+            die("calloc", ENOMEM);
+        }
     }
     for (r = 0; r < runs; r++) {
         /* rotate which mode goes first */
