@@ -14,10 +14,10 @@
  *
  * Table entries reach the disk in a flush, together with qcow2's metadata
  * and, as a rule, before the one flush of the image file
- * (qcow2_zoned_co_flush): no metadata I/O on the data path.  A reset or finish owns its zones while
- * it runs: it waits for their writes in flight, and new writes to them
- * wait for it.  Both are durable when they complete, and change the zones
- * in memory only once the disk agrees.
+ * (qcow2_zoned_co_flush): no metadata I/O on the data path.  A reset or
+ * finish owns its zones while it runs: it waits for their writes in
+ * flight, and new writes to them wait for it.  Both are durable when they
+ * complete, and change the zones in memory only once the disk agrees.
  *
  * Requests come from any thread.  z->lock serialises the bookkeeping and
  * is never held across I/O; z->table_lock serialises the writes of the
