@@ -878,9 +878,11 @@ static void test_perf_append(void)
  * way to the file, its buffer changes, it completes, the image is flushed
  * and copied as a power cut would leave it: the copy must open with the
  * write pointer after the write (its entry must not carry the CRC of the
- * first contents), and read what reached the disk.
+ * first contents), and read what reached the disk.  With @fail_flush,
+ * the first flush fails at the image file and a second one succeeds: the
+ * failure must not forget that the zone's CRC does not match its data.
  */
-static void test_unstable_buffer(void)
+static void do_unstable_buffer(bool fail_flush)
 {
     char *path = g_strdup_printf("%s/qcow2-zoned-io-XXXXXX", g_get_tmp_dir());
     g_autofree char *zone_opts =
@@ -906,6 +908,12 @@ static void test_unstable_buffer(void)
     qdict_put_str(opts, "file.driver", "blkdebug");
     qdict_put_str(opts, "file.image.driver", "file");
     qdict_put_str(opts, "file.image.filename", path);
+    if (fail_flush) {
+        qdict_put_str(opts, "file.inject-error.0.event", "flush_to_os");
+        qdict_put_str(opts, "file.inject-error.0.iotype", "flush");
+        qdict_put_str(opts, "file.inject-error.0.errno", "5");
+        qdict_put_str(opts, "file.inject-error.0.once", "on");
+    }
     blk = blk_new_open(NULL, NULL, opts, BDRV_O_RDWR, &error_abort);
     bs = blk_bs(blk);
 
@@ -921,6 +929,9 @@ static void test_unstable_buffer(void)
     g_assert_cmpint(bdrv_debug_resume(bs, "data"), ==, 0);
     wait_all(&r, 1);
     g_assert_cmpint(r.ret, ==, 0);
+    if (fail_flush) {
+        g_assert_cmpint(blk_flush(blk), ==, -EIO);
+    }
     g_assert_cmpint(blk_flush(blk), ==, 0);
 
     g_assert(g_file_get_contents(path, &contents, &len, NULL));
@@ -936,6 +947,16 @@ static void test_unstable_buffer(void)
     unlink(copy);
     g_free(r.buf);
     free_image(blk, path);
+}
+
+static void test_unstable_buffer(void)
+{
+    do_unstable_buffer(false);
+}
+
+static void test_unstable_buffer_failed_flush(void)
+{
+    do_unstable_buffer(true);
 }
 
 /*
@@ -1037,6 +1058,8 @@ int main(int argc, char **argv)
     g_test_add_func("/qcow2-zoned-io/iothreads-many-zones",
                     test_iothreads_many_zones);
     g_test_add_func("/qcow2-zoned-io/unstable-buffer", test_unstable_buffer);
+    g_test_add_func("/qcow2-zoned-io/unstable-buffer-failed-flush",
+                    test_unstable_buffer_failed_flush);
     g_test_add_func("/qcow2-zoned-io/append-writethrough",
                     test_append_writethrough);
     g_test_add_func("/qcow2-zoned-io/perf-append", test_perf_append);
