@@ -237,8 +237,7 @@ int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
         ret = qcow2_zoned_write_runs(bs, &u);
     }
     if (ret >= 0 && taken->len) {
-        trace_qcow2_zoned_flush_file(bs);
-        ret = bdrv_co_flush(bs->file->bs);
+        ret = qcow2_zoned_flush_file(bs);
     }
     qcow2_zoned_update_free(&u);
     qcow2_zoned_update_init(bs, &u);
@@ -822,8 +821,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     ret = qcow2_write_caches(bs);
     qemu_co_mutex_unlock(&s->lock);
     if (ret >= 0) {
-        trace_qcow2_zoned_flush_file(bs);
-        ret = bdrv_co_flush(bs->file->bs);
+        ret = qcow2_zoned_flush_file(bs);
     }
     if (ret < 0) {
         goto out;

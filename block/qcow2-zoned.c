@@ -976,7 +976,7 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
                                         wp_table_bytes(g), false);
     if (ret >= 0 && z->verify_flush) {
         /* What verification accepted reaches the disk first */
-        ret = bdrv_co_flush(bs->file->bs);
+        ret = qcow2_zoned_flush_file(bs);
         z->verify_flush = ret < 0;
     }
     if (ret >= 0) {
@@ -984,7 +984,7 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
                              wp_table_bytes(g), table, 0);
     }
     if (ret >= 0) {
-        ret = bdrv_co_flush(bs->file->bs);
+        ret = qcow2_zoned_flush_file(bs);
     }
     if (ret < 0) {
         fprintf(stderr, "ERROR could not write the write-pointer table: %s\n",
@@ -1149,6 +1149,13 @@ bool qcow2_zoned_stage(Qcow2Zoned *z, Qcow2ZonedUpdate *u, uint32_t idx,
     return true;
 }
 
+/* Flush the image file: what the table's ordering waits for */
+int coroutine_fn GRAPH_RDLOCK qcow2_zoned_flush_file(BlockDriverState *bs)
+{
+    trace_qcow2_zoned_flush_file(bs);
+    return bdrv_co_flush(bs->file->bs);
+}
+
 /*
  * Write the staged runs.  z->table_lock held.  z->table follows each run
  * written.  Every entry is valid on disk whenever it gets there: its
@@ -1165,8 +1172,7 @@ qcow2_zoned_write_runs(BlockDriverState *bs, Qcow2ZonedUpdate *u)
 
     if (z->verify_flush && u->runs->len) {
         /* What verification accepted reaches the disk first */
-        trace_qcow2_zoned_flush_file(bs);
-        ret = bdrv_co_flush(bs->file->bs);
+        ret = qcow2_zoned_flush_file(bs);
         if (ret < 0) {
             return ret;
         }
@@ -1201,8 +1207,7 @@ qcow2_zoned_write_staged(BlockDriverState *bs, Qcow2ZonedUpdate *u)
     int ret = qcow2_zoned_write_runs(bs, u);
 
     if (ret >= 0 && u->runs->len) {
-        trace_qcow2_zoned_flush_file(bs);
-        ret = bdrv_co_flush(bs->file->bs);
+        ret = qcow2_zoned_flush_file(bs);
     }
     return ret;
 }
