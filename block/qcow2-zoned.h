@@ -182,8 +182,10 @@ Qcow2ZonedEntry qcow2_zoned_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
 Qcow2ZonedEntry qcow2_zoned_settled_entry(const Qcow2ZoneGeometry *g,
                                           uint32_t idx, uint64_t wp);
 
-/* qcow2-zoned.c: writing the table; z->table_lock held */
+/* qcow2-zoned.c: flushing the image file, with its trace event */
 int coroutine_fn GRAPH_RDLOCK qcow2_zoned_flush_file(BlockDriverState *bs);
+
+/* qcow2-zoned.c: writing the table; z->table_lock held */
 void qcow2_zoned_update_init(BlockDriverState *bs, Qcow2ZonedUpdate *u);
 void qcow2_zoned_update_free(Qcow2ZonedUpdate *u);
 bool qcow2_zoned_stage(Qcow2Zoned *z, Qcow2ZonedUpdate *u, uint32_t idx,
