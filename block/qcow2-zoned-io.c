@@ -505,10 +505,10 @@ qcow2_zoned_write_end(BlockDriverState *bs, Qcow2ZonedWrite *w, int ret)
     return ret;
 }
 
-/* Zeros for a write zeroes that qcow2 cannot do as one: its range is ours */
-int coroutine_fn GRAPH_RDLOCK
-qcow2_zoned_write_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
-                         BdrvRequestFlags flags)
+/* Zeros written as data, for what qcow2 cannot zero in its L2 tables */
+static int coroutine_fn GRAPH_RDLOCK
+write_zeros_as_data(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                    BdrvRequestFlags flags)
 {
     size_t len = MIN(bytes, 1 * MiB);
     void *zeros = qemu_try_blockalign0(bs, len);
@@ -528,6 +528,38 @@ qcow2_zoned_write_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
         bytes -= n;
     }
     qemu_vfree(zeros);
+    return ret;
+}
+
+/*
+ * A write zeroes on a zoned image, in a conventional zone or reserved in
+ * its sequential zone.  The block layer hands it over whole (see
+ * qcow2_zoned_refresh_limits()), so it is split here as the block layer
+ * splits it for any other image: qcow2 zeroes whole subclusters, or a
+ * piece of one subcluster.  A piece that qcow2 cannot zero so gets its
+ * zeros written as data, unless the caller forbade that.
+ */
+int coroutine_fn GRAPH_RDLOCK
+qcow2_zoned_write_zeroes(BlockDriverState *bs, int64_t offset, int64_t bytes,
+                         BdrvRequestFlags flags)
+{
+    BDRVQcow2State *s = bs->opaque;
+    int64_t end = offset + bytes;
+    int ret = 0;
+
+    while (offset < end && ret >= 0) {
+        int64_t next = QEMU_ALIGN_UP(offset + 1, s->subcluster_size);
+
+        if (QEMU_IS_ALIGNED(offset, s->subcluster_size)) {
+            next = MAX(next, QEMU_ALIGN_DOWN(end, s->subcluster_size));
+        }
+        next = MIN(next, end);
+        ret = qcow2_co_pwrite_zeroes_data(bs, offset, next - offset, flags);
+        if (ret == -ENOTSUP && !(flags & BDRV_REQ_NO_FALLBACK)) {
+            ret = write_zeros_as_data(bs, offset, next - offset, flags);
+        }
+        offset = next;
+    }
     return ret;
 }
 
@@ -806,7 +838,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     /* What a failed write or a crash left past the write pointer goes */
     aligned = MIN(ROUND_UP(wp, s->cluster_size), zend);
     if (!full && aligned > wp) {
-        ret = qcow2_zoned_write_zeroes(bs, wp, aligned - wp, 0);
+        ret = write_zeros_as_data(bs, wp, aligned - wp, 0);
         if (ret < 0) {
             goto out;
         }

@@ -840,6 +840,7 @@ void qcow2_zoned_refresh_limits(BlockDriverState *bs)
      * A write zeroes must reach qcow2_co_pwrite_zeroes() whole: split at
      * cluster boundaries, its first pieces would move the write pointer
      * before a later one finds that the request crosses the capacity.
+     * qcow2_zoned_write_zeroes() splits it once the zone rules took it.
      */
     bs->bl.pwrite_zeroes_alignment = BDRV_SECTOR_SIZE;
 }

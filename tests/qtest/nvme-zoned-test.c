@@ -1591,6 +1591,22 @@ static void test_write_zeroes(const void *opaque)
                     ST_FULL);
     zread_check(d, ZSLBA(1) + ZCAP_LBAS - 64, 64, 0, true);
 
+    /*
+     * Not aligned to the image's 64K clusters, and across them: from the
+     * write pointer to just past a cluster, then across three more
+     */
+    zwrite_ok(d, ZSLBA(2), 8, 2);
+    g_assert_cmphex(rw_cmd(d, NVME_CMD_WRITE_ZEROES, ZSLBA(2) + 8, 121,
+                           NULL), ==, ST_OK);
+    g_assert_cmphex(rw_cmd(d, NVME_CMD_WRITE_ZEROES, ZSLBA(2) + 129, 300,
+                           NULL), ==, ST_OK);
+    zwrite_ok(d, ZSLBA(2) + 429, 8, 2);
+    check_zone(d, 2, ZS_IOPEN, 437);
+    g_assert_cmphex(zread(d, ZSLBA(2), 437), ==, ST_OK);
+    check_buf(d, 0, ZSLBA(2), 8, 2, false);
+    check_buf(d, 8, 0, 421, 0, true);
+    check_buf(d, 429, ZSLBA(2) + 429, 8, 2, false);
+
     /* Force Unit Access: Write, Write Zeroes, Zone Append, Read */
     fill_buf(d, ZSLBA(0) + 32, 8, 0);
     g_assert_cmphex(rw_cmd_flags(d, NVME_CMD_WRITE, ZSLBA(0) + 32, 8,

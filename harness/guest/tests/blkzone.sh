@@ -16,6 +16,21 @@ dd if=/dev/urandom of=/tmp/data bs=64k count=1 2>/dev/null
 dd if=/tmp/data of=/dev/vda bs=64k seek=3 count=1 oflag=direct 2>/dev/null ||
     fail "write to a conventional zone"
 
+# Write Zeroes in conventional zone 1, not aligned to the image's 64 KiB
+# clusters: across a cluster boundary, and from inside a cluster over the
+# next (as mkfs.xfs sends them)
+dd if=/dev/urandom of=/tmp/wz bs=64k count=4 2>/dev/null
+dd if=/tmp/wz of=/dev/vda bs=64k seek=64 count=4 oflag=direct 2>/dev/null ||
+    fail "write to conventional zone 1"
+/usr/sbin/blkdiscard -z -o $((4194304 + 65024)) -l 1024 /dev/vda ||
+    fail "write zeroes across a cluster boundary"
+/usr/sbin/blkdiscard -z -o $((4194304 + 135168)) -l 126976 /dev/vda ||
+    fail "write zeroes from inside a cluster over the next"
+dd if=/dev/zero of=/tmp/wz bs=512 seek=127 count=2 conv=notrunc 2>/dev/null
+dd if=/dev/zero of=/tmp/wz bs=4096 seek=33 count=31 conv=notrunc 2>/dev/null
+dd if=/dev/vda of=/tmp/back bs=64k skip=64 count=4 iflag=direct 2>/dev/null
+cmp /tmp/wz /tmp/back || fail "data after write zeroes differs"
+
 # Zone 8: two writes at the write pointer, one off it
 dd if=/tmp/data of=/dev/vda bs=64k seek=512 count=1 oflag=direct 2>/dev/null ||
     fail "write at the write pointer"
