@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The Linux test guest, from Debian's packages only, cached in build/guest:
 # a 6.12 kernel from bookworm-backports (zoned virtio-blk needs Linux 6.3)
-# and an initramfs made here: busybox, util-linux (blkzone, blkdiscard), fio 3.33 with
-# its zoned suite t/zbd from Debian's fio source package, f2fs-tools,
+# and an initramfs made here: busybox, util-linux (blkzone, blkdiscard),
+# fio 3.33 with its zoned suite t/zbd from Debian's fio source package,
+# f2fs-tools,
 # btrfs-progs, zonefs-tools, nvme-cli 2.3 (nvme zns, io-passthru), GNU
 # bash/grep/sed/coreutils for the fio suite (in /gnu/bin), and the kernel
 # modules the tests load with `loadmod`.
@@ -96,7 +97,8 @@ install_bin() {  # install_bin DESTDIR FILE...: binaries of the packages
 cp -L "$s/lib64/ld-linux-x86-64.so.2" "$r/lib64/"
 cp "$s/bin/busybox" "$r/bin/busybox"
 install_bin /usr/sbin /sbin/blkzone /sbin/blkdiscard /sbin/blockdev \
-    /sbin/mkfs.f2fs /sbin/fsck.f2fs /sbin/mkfs.btrfs /usr/sbin/mkzonefs /usr/sbin/nvme
+    /sbin/mkfs.f2fs /sbin/fsck.f2fs /sbin/mkfs.btrfs /usr/sbin/mkzonefs \
+    /usr/sbin/nvme
 install_bin /usr/bin /usr/bin/fio
 # shellcheck disable=SC2046
 install_bin /gnu/bin /bin/bash /bin/grep /bin/sed \
