@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Zoned storage emulation for QEMU's qcow2 format: build and test QEMU 10.0
+# Zoned storage emulation for QEMU's qcow2 format: build and test QEMU 11.1
 # with this series.  The work is done by the scripts in harness/.
 
 SHELL := /bin/bash

@@ -4,7 +4,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  *
  * A zoned qcow2 image carries incompatible feature bit 5 and the zoned
- * header extension (docs/interop/qcow2.txt, "Zoned extension"), which
+ * header extension (docs/interop/qcow2.rst, "Zoned extension"), which
  * locates the write-pointer table: one 16-byte entry per zone, which
  * holds the zone's write pointer, the write pointer of the last completed
  * flush and a CRC-32C of the data between the two.  Everything read from

@@ -35,8 +35,9 @@ debian_mirror() {
 
 # Private apt configurations: their own sources lists and lists
 # directories, so the system's apt sources are never edited.  $PAPT: the
-# sources of bookworm (the default), bookworm-backports, and trixie's source
-# packages; $PAPT/trixie: trixie's binary packages, apart so that they never
+# sources of bookworm (the default), bookworm-backports, and the source
+# packages of trixie, trixie-backports and sid (QEMU's); $PAPT/trixie: the
+# binary packages of trixie and trixie-backports, apart so that they never
 # take part in resolving bookworm's dependencies.
 PAPT=$BUILD/apt
 papt_opts() {  # papt_opts [DIR]
@@ -58,12 +59,15 @@ papt_update() {  # papt_update [trixie]
     if [ "$d" = "$PAPT" ]; then
         cat > "$d/sources.list.new" <<EOS
 deb-src $kr $mirror trixie main
+deb-src $kr $mirror trixie-backports main
+deb-src $kr $mirror sid main
 deb-src $kr $mirror bookworm main
 deb $kr $mirror bookworm-backports main
 deb $kr $mirror bookworm main
 EOS
     else
-        echo "deb $kr $mirror trixie main" > "$d/sources.list.new"
+        printf 'deb %s %s %s main\n' "$kr" "$mirror" trixie \
+            "$kr" "$mirror" trixie-backports > "$d/sources.list.new"
     fi
     local stamp=$d/lists/.updated
     cmp -s "$d/sources.list.new" "$d/sources.list" || rm -f "$stamp"
@@ -103,7 +107,7 @@ series_patches() {
     sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$TOP/patches/series" | grep -v '^$' || true
 }
 
-# Check that DIR is a QEMU 10.0.x source tree; print its version.
+# Check that DIR is a QEMU 11.1.x source tree; print its version.
 check_qemu_tree() {
     local dir=$1 v
     [ -d "$dir" ] || die "QEMU source '$dir' is not a directory"
@@ -111,8 +115,8 @@ check_qemu_tree() {
         die "'$dir' is not a QEMU source tree (no VERSION, block/qcow2.c or configure there)"
     v=$(tr -d '[:space:]' < "$dir/VERSION")
     case $v in
-    10.0.*) echo "$v" ;;
-    *) die "'$dir' is QEMU $v; this series needs QEMU 10.0.x" ;;
+    11.1.*) echo "$v" ;;
+    *) die "'$dir' is QEMU $v; this series needs QEMU 11.1.x" ;;
     esac
 }
 

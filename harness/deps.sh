@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Install, from Debian's packages, whatever the build and the tests need and
-# the machine lacks.  Meson comes from bookworm-backports (QEMU 10 needs
-# meson >= 1.5), fetched through the private apt configuration.
+# the machine lacks.  What Debian 12 does not have comes through the
+# private apt configurations: meson (QEMU 11.1 needs >= 1.5) and pycotap
+# from bookworm-backports, the Python package qemu.qmp (QEMU 11.1's
+# configure requires it; arch all, depends only on python3) from
+# trixie-backports.
 
 . "$(dirname "$0")/common.sh"
 
 PKGS="gcc make patch rsync git xz-utils dpkg-dev ca-certificates
       ninja-build pkg-config flex bison python3 python3-venv ccache
       libglib2.0-dev libaio-dev liburing-dev zlib1g-dev libzstd-dev libfdt-dev
-      seabios ipxe-qemu gcc-multilib time cpio binutils ${HARNESS_EXTRA_PKGS:-}"
+      seabios ipxe-qemu gcc-multilib time cpio binutils device-tree-compiler
+      ${HARNESS_EXTRA_PKGS:-}"
+# Packages from newer releases: NAME/RELEASE
+NEWER="python3-pycotap/bookworm-backports python3-qemu-qmp/trixie-backports"
 MESON_MIN=1.5
 
 missing=""
@@ -24,13 +30,18 @@ meson_ok() {
     dpkg --compare-versions "$v" ge "$MESON_MIN"
 }
 meson_ok || need_meson=1
+newer=""
+for p in $NEWER; do
+    dpkg-query -W -f='${Status}\n' "${p%/*}" 2>/dev/null |
+        grep -q '^install ok installed$' || newer="$newer $p"
+done
 
-if [ -z "$missing" ] && [ -z "${need_meson:-}" ]; then
+if [ -z "$missing" ] && [ -z "${need_meson:-}" ] && [ -z "$newer" ]; then
     exit 0
 fi
 
 if ! as_root true; then
-    die "missing Debian packages:${missing}${need_meson:+ meson(>=$MESON_MIN, bookworm-backports)}
+    die "missing Debian packages:${missing}${need_meson:+ meson(>=$MESON_MIN, bookworm-backports)}${newer}
 Install them as root (apt-get install ...), or run this as root or with sudo."
 fi
 
@@ -61,4 +72,26 @@ if [ -n "${need_meson:-}" ]; then
         die "could not download meson from bookworm-backports"
     apt_install "$deb"/meson_*.deb
     meson_ok || die "meson >= $MESON_MIN still missing after install"
+fi
+
+# fetch_newer DIR NAME/RELEASE: download the package into DIR through the
+# private apt configuration that knows RELEASE
+fetch_newer() {
+    local dir=$1 p=$2 conf=$PAPT
+    case ${p#*/} in
+    trixie*) conf=$PAPT/trixie; papt_update trixie ;;
+    *) papt_update ;;
+    esac
+    # shellcheck disable=SC2046
+    (cd "$dir" && apt-get $(papt_opts "$conf") -qq download "$p") >&2 ||
+        die "could not download $p"
+}
+if [ -n "$newer" ]; then
+    msg "installing from newer releases:$newer"
+    deb=$PAPT/debs-newer
+    rm -rf "$deb" && mkdir -p "$deb"
+    for p in $newer; do
+        fetch_newer "$deb" "$p"
+    done
+    apt_install "$deb"/*.deb
 fi

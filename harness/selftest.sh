@@ -18,10 +18,10 @@ expect_fail() {
     return $rc
 }
 
-# A fake pristine QEMU 10.0 tree and a copy of the harness beside patches/.
+# A fake pristine QEMU 11.1 tree and a copy of the harness beside patches/.
 fake=$T/qemu
 mkdir -p "$fake/block"
-echo 10.0.99 > "$fake/VERSION"
+echo 11.1.99 > "$fake/VERSION"
 printf 'int a;\nint b;\n' > "$fake/block/qcow2.c"
 printf '#!/bin/sh\n' > "$fake/configure" && chmod +x "$fake/configure"
 proj=$T/proj
@@ -82,12 +82,12 @@ rc=0
 expect_fail not-qemu "'$T/proj/patches' is not a QEMU source tree" \
     env BUILD="$proj/build" "$TOP/configure" --qemu-src="$proj/patches" || rc=1
 result configure-not-a-qemu-tree $rc
-echo 9.2.0 > "$fake/VERSION"
+echo 10.0.13 > "$fake/VERSION"
 rc=0
-expect_fail old-qemu "is QEMU 9.2.0; this series needs QEMU 10.0.x" \
+expect_fail old-qemu "is QEMU 10.0.13; this series needs QEMU 11.1.x" \
     env BUILD="$proj/build" "$TOP/configure" --qemu-src="$fake" || rc=1
 result configure-wrong-version $rc
-echo 10.0.99 > "$fake/VERSION"
+echo 11.1.99 > "$fake/VERSION"
 rc=0
 BUILD=$proj/build "$TOP/configure" --qemu-src="$fake" >/dev/null 2>&1 &&
     grep -q "QEMU_SRC='$fake'" "$proj/build/config.sh" || rc=1
