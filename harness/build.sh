@@ -27,7 +27,10 @@ fi
 
 . "$TOP/harness/build-config.sh"
 
-if [ ! -f "$OBJ/build.ninja" ] || [ ! -f "$OBJ/pc-bios/optionrom/config.mak" ] || [ "$(cat "$OBJ/.harness-config" 2>/dev/null)" != "$CONFIG_ARGS" ]; then
+# A build directory is for one configuration of one QEMU version: another
+# base's generated files would look newer than its sources
+key="QEMU $(cat "$BUILD/src/VERSION"): $CONFIG_ARGS"
+if [ ! -f "$OBJ/build.ninja" ] || [ ! -f "$OBJ/pc-bios/optionrom/config.mak" ] || [ "$(cat "$OBJ/.harness-config" 2>/dev/null)" != "$key" ]; then
     msg "configuring QEMU in $OBJ"
     rm -rf "$OBJ"
     mkdir -p "$OBJ"
@@ -37,7 +40,7 @@ if [ ! -f "$OBJ/build.ninja" ] || [ ! -f "$OBJ/pc-bios/optionrom/config.mak" ] |
         mv "$OBJ" "$OBJ.failed.$$" && rm -rf "$OBJ.failed.$$"
         die "QEMU's configure failed (log above)"
     fi
-    echo "$CONFIG_ARGS" > "$OBJ/.harness-config"
+    echo "$key" > "$OBJ/.harness-config"
 fi
 
 TARGETS="qemu-img qemu-io qemu-nbd storage-daemon/qemu-storage-daemon

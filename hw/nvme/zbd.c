@@ -22,6 +22,7 @@
 #include "qemu/iov.h"
 #include "qemu/memalign.h"
 #include "qapi/error.h"
+#include "migration/blocker.h"
 #include "block/block_int.h"
 #include "system/block-backend.h"
 
@@ -42,6 +43,7 @@
 struct NvmeZbd {
     uint64_t zone_bytes;     /* zone size in bytes */
     uint64_t max_append;     /* the largest Zone Append, in bytes */
+    Error *migration_blocker;
 };
 
 /* The state of one Zone Management command, run in a coroutine */
@@ -282,6 +284,14 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
     ns->zbd = g_new0(NvmeZbd, 1);
     ns->zbd->zone_bytes = zone_bytes;
     ns->zbd->max_append = pow2floor(max_append);
+    /* As hw/nvme's own: NVMe's migration state has no zoned namespaces */
+    error_setg(&ns->zbd->migration_blocker, "Migration is not supported "
+               "for the zoned namespace on drive '%s'", drive);
+    if (migrate_add_blocker(&ns->zbd->migration_blocker, errp) < 0) {
+        g_free(ns->zbd);
+        ns->zbd = NULL;
+        return -1;
+    }
 
     zone_lbas = zone_bytes / ns->lbasz;
     ns->zone_size = zone_lbas;
@@ -327,6 +337,7 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
 void nvme_zbd_ns_cleanup(NvmeNamespace *ns)
 {
     if (ns->zbd) {
+        migrate_del_blocker(&ns->zbd->migration_blocker);
         g_free(ns->id_ns_zoned);
         ns->id_ns_zoned = NULL;
         g_free(ns->zbd);
