@@ -850,7 +850,7 @@ static uint16_t nvme_zbd_append(NvmeCtrl *n, NvmeRequest *req)
     uint32_t nlb = (uint32_t)le16_to_cpu(rw->nlb) + 1;
     uint64_t len = (uint64_t)nlb * ns->lbasz;
     uint64_t max_append = ns->zbd->max_append;
-    uint8_t zasl = n->params.zasl;
+    uint8_t zasl = nvme_zbd_ctrl_zasl(n);
     NvmeZbdAIOCB *iocb;
     uint32_t idx;
     uint16_t status;
@@ -868,8 +868,9 @@ static uint16_t nvme_zbd_append(NvmeCtrl *n, NvmeRequest *req)
     if (status) {
         return status;
     }
+    /* What Identify states for the whole controller holds for each */
     if (zasl) {
-        max_append = MIN(max_append, (uint64_t)n->page_size << zasl);
+        max_append = MIN(max_append, (uint64_t)NVME_ZBD_MIN_PAGE << zasl);
     }
     if (len > max_append) {
         return NVME_INVALID_FIELD | NVME_DNR;

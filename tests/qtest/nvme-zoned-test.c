@@ -84,6 +84,8 @@ typedef struct ZQueue {
 typedef struct ZDev {
     const ZVariant *v;
     char *img;
+    char *extra;        /* more QEMU arguments, or NULL */
+    uint32_t nsid;      /* of I/O commands */
     QOSState *qs;
     QTestState *qts;
     QPCIDevice *dev;
@@ -377,7 +379,7 @@ static uint16_t admin(ZDev *d, NvmeCmd *cmd, NvmeCqe *cqe)
 
 static uint16_t io(ZDev *d, NvmeCmd *cmd, NvmeCqe *cqe)
 {
-    cmd->nsid = cpu_to_le32(NSID);
+    cmd->nsid = cpu_to_le32(d->nsid);
     return submit(d, 1, &d->sq, &d->cq, cmd, cqe);
 }
 
@@ -448,7 +450,7 @@ static void zdev_start(ZDev *d)
 {
     g_autofree char *args = qemu_args(d->v, d->img);
 
-    d->qs = qtest_pc_boot("%s", args);
+    d->qs = qtest_pc_boot("%s %s", args, d->extra ?: "");
     d->qts = d->qs->qts;
     d->dev = qpci_device_find(d->qs->pcibus, QPCI_DEVFN(4, 0));
     g_assert(d->dev);
@@ -478,6 +480,7 @@ static ZDev *zdev_create(const ZVariant *v)
     ZDev *d = g_new0(ZDev, 1);
 
     d->v = v;
+    d->nsid = NSID;
     d->img = create_image(v);
     if (!qemu_can_start(v, d->img)) {
         unlink(d->img);
@@ -506,6 +509,7 @@ static void zdev_free(ZDev *d)
     }
     unlink(d->img);
     g_free(d->img);
+    g_free(d->extra);
     g_free(d);
 }
 
@@ -1872,6 +1876,7 @@ static ZDev *power_cut_dev(const ZVariant *v)
     ZDev *d = g_new0(ZDev, 1);
 
     d->v = v;
+    d->nsid = NSID;
     d->img = g_strdup(g_getenv(PERSIST_IMG_ENV));
     g_assert(d->img);
     zdev_start(d);
@@ -2054,6 +2059,58 @@ static void test_copy_dsm(const void *opaque)
 
 /*** Registration ***/
 
+/*
+ * A second namespace whose drive takes larger Zone Appends (256K) than the
+ * first (64K): Identify Controller states the smaller limit (ZASL is one
+ * for the controller), and the second namespace keeps to it
+ */
+static void test_zasl_two_namespaces(const void *opaque)
+{
+    ZDev *d = zdev_create(opaque);
+    g_autofree char *img2 = NULL;
+    NvmeIdCtrlZoned id_ctrlz;
+    NvmeCmd cmd = { .opcode = NVME_ADM_CMD_IDENTIFY };
+    int fd;
+
+    if (!d) {
+        return;
+    }
+    fd = g_file_open_tmp("qtest-nvme-zoned.XXXXXX", &img2, NULL);
+    g_assert(fd >= 0);
+    close(fd);
+    {
+        const char *args[] = {
+            "create", "-q", "-f", "qcow2", "-o",
+            "zone.mode=host-managed,zone.size=1M,zone.capacity=768K,"
+            "zone.max_append_bytes=256K",
+            img2, "16M", NULL
+        };
+        run_qemu_img(args);
+    }
+    d->extra = g_strdup_printf(
+        "-blockdev file,filename=%s,node-name=f2 "
+        "-blockdev qcow2,file=f2,node-name=zd2 "
+        "-device nvme-ns,drive=zd2,bus=nvme0,nsid=2", img2);
+    zdev_start(d);
+
+    cmd.cdw10 = cpu_to_le32(NVME_ID_CNS_CS_CTRL);
+    cmd.cdw11 = cpu_to_le32(NVME_CSI_ZONED << 24);
+    set_prps(d, &cmd, sizeof(id_ctrlz));
+    g_assert_cmphex(admin(d, &cmd, NULL), ==, ST_OK);
+    qtest_memread(d->qts, d->buf, &id_ctrlz, sizeof(id_ctrlz));
+    g_assert_cmpuint(id_ctrlz.zasl, ==, ZASL);
+
+    d->nsid = 2;
+    g_assert_cmphex(zappend(d, ZSLBA(0), 2 * ZASL_BYTES / LBA_SIZE, 0, 0,
+                            NULL), ==, ST_INVAL);
+    check_zone(d, 0, ZS_EMPTY, 0);
+    g_assert_cmphex(zappend(d, ZSLBA(0), ZASL_BYTES / LBA_SIZE, 0, 0, NULL),
+                    ==, ST_OK);
+    check_zone(d, 0, ZS_IOPEN, ZASL_BYTES / LBA_SIZE);
+    zdev_free(d);
+    unlink(img2);
+}
+
 typedef struct ZCase {
     const char *name;
     GTestDataFunc fn;
@@ -2077,6 +2134,7 @@ static const ZCase cases[] = {
     { "persist-quit", test_persist_quit, true },
     { "persist-kill", test_persist_kill, true },
     { "persist-fua", test_persist_fua, true },
+    { "zasl-two-namespaces", test_zasl_two_namespaces, true },
 };
 
 static void add_cases(const ZVariant *v)
