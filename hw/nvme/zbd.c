@@ -9,7 +9,9 @@
  * Read and Flush take the ordinary path, and the node refuses what breaks
  * the zone rules with an errno that nvme_zbd_errno_status() turns into the
  * ZNS status.  So does Copy: each range is written at SDLBA onwards, and
- * the first one a zone refuses ends the command with the zone's status.
+ * the first one a zone refuses ends the command with the zone's status;
+ * that its whole destination lies in one zone, within the capacity, is
+ * checked before anything is written (nvme_zbd_check_copy()).
  *
  * Copyright (c) 2026 The zoned qcow2 authors
  *
@@ -105,6 +107,27 @@ uint16_t nvme_zbd_errno_status(int ret)
     default:
         return 0;
     }
+}
+
+/*
+ * Before a Copy writes its ranges one after the other from @slba: the
+ * whole destination, @nlb blocks, must lie in one zone and within its
+ * capacity, so that no range is written before a later one is refused.
+ * That it starts at the write pointer, in a zone that is not full, the
+ * drive checks at the first range, before anything is written.
+ */
+uint16_t nvme_zbd_check_copy(NvmeNamespace *ns, uint64_t slba, uint32_t nlb)
+{
+    uint64_t zslba;
+
+    if (slba + nlb < slba || slba + nlb > le64_to_cpu(ns->id_ns.nsze)) {
+        return NVME_LBA_RANGE | NVME_DNR;
+    }
+    zslba = slba - slba % ns->zone_size;
+    if (slba + nlb > zslba + ns->zone_capacity) {
+        return nvme_zbd_errno_status(-ERANGE);
+    }
+    return NVME_SUCCESS;
 }
 
 /*

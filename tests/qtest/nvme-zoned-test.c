@@ -1987,20 +1987,31 @@ static void test_persist_fua(const void *opaque)
 /*** Copy and Dataset Management ***/
 
 /* Copy the one range @slba..+@nlb to @sdlba (source range format 0) */
-static uint16_t zcopy(ZDev *d, uint64_t slba, uint32_t nlb, uint64_t sdlba)
+/* Copy @nr ranges, each of @nlb blocks from @slba, to @sdlba onwards */
+static uint16_t zcopy_n(ZDev *d, uint64_t slba, uint32_t nlb, uint64_t sdlba,
+                        int nr)
 {
-    uint8_t range[32] = {};
+    uint8_t range[2][32] = {};
     NvmeCmd cmd = {};
+    int i;
 
-    stq_le_p(&range[8], slba);
-    stw_le_p(&range[16], nlb - 1);
-    qtest_memwrite(d->qts, d->buf, range, sizeof(range));
+    g_assert(nr >= 1 && nr <= ARRAY_SIZE(range));
+    for (i = 0; i < nr; i++) {
+        stq_le_p(&range[i][8], slba);
+        stw_le_p(&range[i][16], nlb - 1);
+    }
+    qtest_memwrite(d->qts, d->buf, range, sizeof(range[0]) * nr);
     cmd.opcode = NVME_CMD_COPY;
-    set_prps(d, &cmd, sizeof(range));
+    set_prps(d, &cmd, sizeof(range[0]) * nr);
     cmd.cdw10 = cpu_to_le32(sdlba);
     cmd.cdw11 = cpu_to_le32(sdlba >> 32);
-    cmd.cdw12 = 0;      /* one range, format 0 */
+    cmd.cdw12 = cpu_to_le32(nr - 1);    /* format 0 */
     return io(d, &cmd, NULL);
+}
+
+static uint16_t zcopy(ZDev *d, uint64_t slba, uint32_t nlb, uint64_t sdlba)
+{
+    return zcopy_n(d, slba, nlb, sdlba, 1);
 }
 
 /*
@@ -2030,7 +2041,7 @@ static void test_copy_dsm(const void *opaque)
 #define COPY_ST(st) (d->v->qcow2 ? (st) : (st) & ~NVME_DNR)
     g_assert_cmphex(COPY_ST(zcopy(d, ZSLBA(0), 8, ZSLBA(1) + 32)), ==,
                     COPY_ST(ST_INVAL_WRITE));
-    g_assert_cmphex(COPY_ST(zcopy(d, ZSLBA(0), 16, ZSLBA(1) + ZCAP_LBAS - 8)),
+    g_assert_cmphex(COPY_ST(zcopy(d, ZSLBA(0), 8, ZSLBA(1) + ZCAP_LBAS - 8)),
                     ==, COPY_ST(ST_INVAL_WRITE));
     g_assert_cmphex(zms(d, ZSLBA(2), NVME_ZONE_ACTION_FINISH), ==, ST_OK);
 #undef COPY_ST
@@ -2051,6 +2062,21 @@ static void test_copy_dsm(const void *opaque)
         g_assert_cmphex(io(d, &cmd, NULL), ==, ST_OK);
         zread_check(d, ZSLBA(0), 16, 5, false);
         check_zone(d, 0, ZS_IOPEN, 16);
+
+        /*
+         * Two ranges, each one a valid write where it goes, that together
+         * go past the zone's capacity: refused before anything is written
+         */
+        zwrite_ok(d, ZSLBA(3), ZCAP_LBAS - 8, 6);
+        g_assert_cmphex(zcopy_n(d, ZSLBA(0), 8, ZSLBA(3) + ZCAP_LBAS - 8, 2),
+                        ==, ST_BOUNDARY);
+        check_zone(d, 3, ZS_IOPEN, ZCAP_LBAS - 8);
+        /* where they fit, both are written */
+        g_assert_cmphex(zcopy_n(d, ZSLBA(0), 4, ZSLBA(3) + ZCAP_LBAS - 8, 2),
+                        ==, ST_OK);
+        g_assert_cmphex(zread(d, ZSLBA(3) + ZCAP_LBAS - 8, 8), ==, ST_OK);
+        check_buf(d, 0, ZSLBA(0), 4, 5, false);
+        check_buf(d, 4, ZSLBA(0), 4, 5, false);
     }
 
     check_still_works(d);
