@@ -285,6 +285,37 @@ int GRAPH_RDLOCK qcow2_zoned_inactivate(BlockDriverState *bs)
 }
 
 /*
+ * A node opened read-only becomes writable (a reopen read-write): what
+ * its open verified is in memory only, and the entries on disk would be
+ * verified again after a crash, against data the guest writes from now
+ * on.  Store them settled first, as an open read-write does.  If that
+ * fails, the zones take no more I/O.
+ */
+int GRAPH_RDLOCK qcow2_zoned_reopen_rw(BlockDriverState *bs)
+{
+    BDRVQcow2State *s = bs->opaque;
+    Qcow2Zoned *z = s->zoned;
+    bool unsettled;
+    int ret;
+
+    if (!z || !z->loaded) {
+        return 0;
+    }
+    qemu_mutex_lock(&z->lock);
+    unsettled = find_first_bit(z->unsettled, z->geo.nr_zones) <
+                z->geo.nr_zones;
+    qemu_mutex_unlock(&z->lock);
+    if (!unsettled) {
+        return 0;
+    }
+    ret = qcow2_zoned_inactivate(bs);
+    if (ret < 0) {
+        z->loaded = false;
+    }
+    return ret;
+}
+
+/*
  * Range [@offset, @offset + @bytes) of the disk lies in zone @idx, or in
  * conventional zones only.  -ERANGE if it crosses into a sequential zone.
  */
