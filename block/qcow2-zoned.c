@@ -44,10 +44,11 @@
 #define QCOW2_ZONED_EXT_SIZE_EARLIER    56
 
 /*
- * An open after a crash reads at most this much data to verify entries;
- * past it, write pointers go back to their last flush.  What this code
- * writes needs far less (twice QCOW2_ZONED_MAX_TO_VERIFY of
- * qcow2-zoned-io.c): only a crafted image gets there.
+ * An open after a crash verifies entries that cover at most this much
+ * data, read or not (unallocated ranges are walked too); past it, write
+ * pointers go back to their last flush.  What this code writes needs far
+ * less (twice QCOW2_ZONED_MAX_TO_VERIFY of qcow2-zoned-io.c): only a
+ * crafted image gets there.
  */
 #define QCOW2_ZONED_MAX_VERIFY          (4 * GiB)
 
@@ -420,8 +421,9 @@ Qcow2ZonedEntry qcow2_zoned_settled_entry(const Qcow2ZoneGeometry *g,
  * Does the data of zone @idx in [@from, @to) (relative) have the standard
  * CRC-32C @crc?  Reads what the image holds there through the qcow2
  * metadata on disk, @buf (QCOW2_ZONED_VERIFY_BUF bytes) at a time; what no
- * cluster holds counts as zeros, unread.  Adds the bytes read to *@read.
- * s->lock held.  Returns 1 if it does, 0 if not, or -errno.
+ * cluster holds counts as zeros, unread, a run of the L2 table at a time.
+ * Adds the bytes read to *@read.  s->lock held.  Returns 1 if it does, 0
+ * if not, or -errno.
  */
 static int coroutine_fn GRAPH_RDLOCK
 zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
@@ -434,7 +436,8 @@ zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
     int ret;
 
     while (off < end) {
-        unsigned int bytes = MIN(end - off, QCOW2_ZONED_VERIFY_BUF);
+        /* A zone is at most QCOW2_ZONED_MAX_ZONE_SIZE */
+        unsigned int bytes = end - off;
         QCow2SubclusterType type;
         uint64_t host;
 
@@ -444,6 +447,7 @@ zone_data_matches(BlockDriverState *bs, uint32_t idx, uint64_t from,
         }
         switch (type) {
         case QCOW2_SUBCLUSTER_NORMAL:
+            bytes = MIN(bytes, QCOW2_ZONED_VERIFY_BUF);
             ret = bdrv_co_pread(bs->file, host, bytes, buf, 0);
             if (ret < 0) {
                 return ret;
@@ -481,7 +485,7 @@ verify_zones(BlockDriverState *bs, bool check, Error **errp)
     Qcow2Zoned *z = s->zoned;
     const Qcow2ZoneGeometry *g = &z->geo;
     QEMU_AUTO_VFREE uint8_t *buf = NULL;
-    uint64_t read = 0;
+    uint64_t read = 0, walked = 0;
     uint32_t checked = 0, back = 0, unread = 0;
     long i;
     int ret;
@@ -500,7 +504,8 @@ verify_zones(BlockDriverState *bs, bool check, Error **errp)
         uint64_t wp = bs->wps->wp[i] - zone_start(g, i);
 
         ret = 0;
-        if (read < QCOW2_ZONED_MAX_VERIFY) {
+        if (walked + (wp - z->flushed[i]) <= QCOW2_ZONED_MAX_VERIFY) {
+            walked += wp - z->flushed[i];
             ret = zone_data_matches(bs, i, z->flushed[i], wp,
                                     be32_to_cpu(z->table[i].crc), buf, &read);
         } else {
