@@ -5,7 +5,8 @@
 SHELL := /bin/bash
 H := harness
 
-.PHONY: all build demo bench check check-zoned check-gate check-san check-guest \
+.PHONY: all build demo bench check check-zoned check-gate gate-baseline \
+	check-san check-guest \
 	check-harness \
 	san devtree export-patches series check-series check-series-quick \
 	clean distclean help
@@ -38,6 +39,10 @@ check-zoned: build/config.sh
 check-gate: build/config.sh
 	$(H)/check.sh gate
 
+# The gate's baseline, from the unpatched tree: harness/iotests-quick-baseline.new
+gate-baseline: build/config.sh
+	$(H)/gate-baseline.sh
+
 check-san: build/config.sh
 	$(H)/check.sh san
 
@@ -69,6 +74,7 @@ check-series-quick: series
 
 clean:
 	rm -rf build/obj build/obj-san build/src build/src.stage build/devtree \
+		build/obj-pristine build/src-pristine \
 		build/series build/series.git build/check-series build/check-series-quick \
 		build/qemu-img build/qemu-io build/qemu-nbd \
 		build/qemu-storage-daemon build/qemu-system-x86_64

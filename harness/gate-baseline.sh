@@ -57,6 +57,6 @@ failed=$((total - passed - skipped))
 # does not pass with the series applied.
 # tests: $total
 EOT
-    grep -v ' pass$' "$res" | sort
+    grep -v ' pass$' "$res" | sed 's/ *$//' | sort
 } > "$OUT"
 msg "wrote $OUT: $passed passed, $skipped not run, $failed failed of $total"
