@@ -392,8 +392,10 @@ uint8_t nvme_zbd_ctrl_zasl(NvmeCtrl *n)
 }
 
 /*
- * Controller reset and shutdown: open zones are closed, as a power cycle
- * leaves them.  The drive keeps no open state across a restart.
+ * Controller shutdown (CC.SHN) and the namespace's unplug: open zones are
+ * closed, as a power cycle leaves them; the drive keeps no open state
+ * across a restart.  A controller reset leaves the zones as they are, as
+ * for hw/nvme's own zoned namespaces.
  */
 void nvme_zbd_ns_shutdown(NvmeNamespace *ns)
 {
