@@ -794,12 +794,27 @@ static void check_still_works(ZDev *d)
 
 /*** Cases ***/
 
+/* ZASL, from Identify I/O Command Set specific Controller (CNS 06h), ZNS */
+static uint8_t identify_zasl(ZDev *d)
+{
+    NvmeIdCtrlZoned id_ctrlz;
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_IDENTIFY,
+        .cdw10 = cpu_to_le32(NVME_ID_CNS_CS_CTRL),
+        .cdw11 = cpu_to_le32(NVME_CSI_ZONED << 24),
+    };
+
+    set_prps(d, &cmd, sizeof(id_ctrlz));
+    g_assert_cmphex(admin(d, &cmd, NULL), ==, ST_OK);
+    qtest_memread(d->qts, d->buf, &id_ctrlz, sizeof(id_ctrlz));
+    return id_ctrlz.zasl;
+}
+
 static void test_identify(const void *opaque)
 {
     ZDev *d = zdev_new(opaque);
     NvmeIdNs id_ns;
     NvmeIdNsZoned id_nsz;
-    NvmeIdCtrlZoned id_ctrlz;
     NvmeEffectsLog effects;
     uint8_t descs[NVME_IDENTIFY_DATA_SIZE];
     NvmeCmd cmd;
@@ -842,15 +857,7 @@ static void test_identify(const void *opaque)
     g_assert_cmphex(le16_to_cpu(id_nsz.ozcs) & NVME_ID_NS_ZONED_OZCS_RAZB,
                     ==, NVME_ID_NS_ZONED_OZCS_RAZB);
 
-    /* Identify I/O Command Set specific Controller (CNS 06h), ZNS */
-    memset(&cmd, 0, sizeof(cmd));
-    cmd.opcode = NVME_ADM_CMD_IDENTIFY;
-    cmd.cdw10 = cpu_to_le32(NVME_ID_CNS_CS_CTRL);
-    cmd.cdw11 = cpu_to_le32(NVME_CSI_ZONED << 24);
-    set_prps(d, &cmd, sizeof(id_ctrlz));
-    g_assert_cmphex(admin(d, &cmd, NULL), ==, ST_OK);
-    qtest_memread(d->qts, d->buf, &id_ctrlz, sizeof(id_ctrlz));
-    g_assert_cmpuint(id_ctrlz.zasl, ==, ZASL);
+    g_assert_cmpuint(identify_zasl(d), ==, ZASL);
 
     /* Namespace Identification Descriptor list: CSI 2 */
     memset(&cmd, 0, sizeof(cmd));
@@ -2094,8 +2101,6 @@ static void test_zasl_two_namespaces(const void *opaque)
 {
     ZDev *d = zdev_create(opaque);
     g_autofree char *img2 = NULL;
-    NvmeIdCtrlZoned id_ctrlz;
-    NvmeCmd cmd = { .opcode = NVME_ADM_CMD_IDENTIFY };
     int fd;
 
     if (!d) {
@@ -2119,12 +2124,7 @@ static void test_zasl_two_namespaces(const void *opaque)
         "-device nvme-ns,drive=zd2,bus=nvme0,nsid=2", img2);
     zdev_start(d);
 
-    cmd.cdw10 = cpu_to_le32(NVME_ID_CNS_CS_CTRL);
-    cmd.cdw11 = cpu_to_le32(NVME_CSI_ZONED << 24);
-    set_prps(d, &cmd, sizeof(id_ctrlz));
-    g_assert_cmphex(admin(d, &cmd, NULL), ==, ST_OK);
-    qtest_memread(d->qts, d->buf, &id_ctrlz, sizeof(id_ctrlz));
-    g_assert_cmpuint(id_ctrlz.zasl, ==, ZASL);
+    g_assert_cmpuint(identify_zasl(d), ==, ZASL);
 
     d->nsid = 2;
     g_assert_cmphex(zappend(d, ZSLBA(0), 2 * ZASL_BYTES / LBA_SIZE, 0, 0,
