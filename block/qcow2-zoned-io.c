@@ -263,7 +263,8 @@ int coroutine_fn GRAPH_RDLOCK qcow2_zoned_co_flush(BlockDriverState *bs)
 
 /*
  * Inactivation, or a reopen read-only: the write pointers reach the disk,
- * as bitmaps do, and need no verification by the next user of the image
+ * as bitmaps do, and need no verification by the next user of the image.
+ * A reopen read-write uses it too (qcow2_zoned_reopen_rw()).
  */
 int GRAPH_RDLOCK qcow2_zoned_inactivate(BlockDriverState *bs)
 {
