@@ -23,6 +23,10 @@ OUR_GROUP=zoned
 
 passed=0 failed=0 skipped=0
 failures=""
+# why SUITE:NAME TEXT: kept for the end of the run, where a CI log that
+# shows only its last lines still says why something failed
+whys=""
+why() { whys="$whys  $1:"$'\n'"$(tail -n 12 <<<"$2" | sed 's/^/    /')"$'\n'; }
 count() {  # count SUITE NAME pass|fail|skip
     case $3 in
     pass) passed=$((passed + 1)) ;;
@@ -203,6 +207,7 @@ if [ "$what" = all ] || [ "$what" = series ]; then
         echo "series quick pass"; count series quick pass
     else
         tail -n 20 "$log"
+        why series:quick "$(grep -v '^==> ' "$log")"
         echo "series quick FAIL"; count series quick fail
     fi
 fi
@@ -243,6 +248,8 @@ if [ "$what" = all ] || [ "$what" = san ]; then
     fi
 fi
 
+[ -z "$whys" ] || printf 'why:\n%s' "$whys"
+echo "QEMU: $(cat "$BUILD/src/VERSION" 2>/dev/null)"
 [ -z "$failures" ] || echo "failed:$failures"
 echo "$passed passed, $failed failed, $skipped skipped"
 if [ "$what" = all ]; then

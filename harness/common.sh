@@ -35,8 +35,8 @@ debian_mirror() {
 
 # Private apt configurations: their own sources lists and lists
 # directories, so the system's apt sources are never edited.  $PAPT: the
-# sources of bookworm (the default), bookworm-backports, and the source
-# packages of trixie, trixie-backports and sid (QEMU's); $PAPT/trixie: the
+# sources of bookworm (the default) and bookworm-backports (fio's source for
+# the guest, meson, pycotap); $PAPT/trixie: the
 # binary packages of trixie and trixie-backports, apart so that they never
 # take part in resolving bookworm's dependencies.
 PAPT=$BUILD/apt
@@ -58,9 +58,6 @@ papt_update() {  # papt_update [trixie]
     mkdir -p "$d/lists/partial" "$d/archives/partial"
     if [ "$d" = "$PAPT" ]; then
         cat > "$d/sources.list.new" <<EOS
-deb-src $kr $mirror trixie main
-deb-src $kr $mirror trixie-backports main
-deb-src $kr $mirror sid main
 deb-src $kr $mirror bookworm main
 deb $kr $mirror bookworm-backports main
 deb $kr $mirror bookworm main

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Build the patched QEMU tree build/src from a pristine QEMU tree (argument 1):
-# copy it, add the overlay, apply patches/series in order.  The work happens
+# copy it, add the overlay, apply patches/series in order, exactly (no fuzz:
+# what git am takes, make check-series).  The work happens
 # in a staging copy; only a tree where every patch applied is synced into
 # build/src, file by file by content, so unchanged files keep their mtimes and
 # the incremental build recompiles only what changed.
@@ -49,7 +50,7 @@ series_patches | while read -r p; do
         rm -rf "$STAGE"
         die "patches/series names $p, but patches/$p does not exist"
     fi
-    if ! out=$(cd "$STAGE" && patch -p1 --batch --forward -s < "$TOP/patches/$p" 2>&1); then
+    if ! out=$(cd "$STAGE" && patch -p1 --batch --forward --fuzz=0 -s < "$TOP/patches/$p" 2>&1); then
         rm -rf "$STAGE"
         files=$(sed -n 's/^patching file //p; s/.*saving rejects to file \(.*\)\.rej/\1/p' <<<"$out" |
                 sort -u | tr '\n' ' ')
