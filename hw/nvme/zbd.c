@@ -104,6 +104,10 @@ uint16_t nvme_zbd_errno_status(int ret)
         return NVME_ZONE_TOO_MANY_OPEN | NVME_DNR;
     case -EOVERFLOW:
         return NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR;
+    case -EPERM:
+    case -EACCES:
+        /* a read-only drive: as Zone Management Send says it */
+        return NVME_ZONE_READ_ONLY | NVME_DNR;
     default:
         return 0;
     }

@@ -65,6 +65,7 @@
 #define ST_TOO_ACTIVE   (NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR)
 #define ST_TOO_OPEN     (NVME_ZONE_TOO_MANY_OPEN | NVME_DNR)
 #define ST_INVAL_TRANS  (NVME_ZONE_INVAL_TRANSITION | NVME_DNR)
+#define ST_ZONE_RO      (NVME_ZONE_READ_ONLY | NVME_DNR)
 
 typedef struct ZVariant {
     const char *name;
@@ -2137,6 +2138,45 @@ static void test_zasl_two_namespaces(const void *opaque)
     unlink(img2);
 }
 
+/*
+ * A second namespace on a read-only drive: every command that would write
+ * gets Zone Is Read Only, as Zone Management Send does (a Write got Write
+ * Fault, and QEMU printed an error for each), and reads work
+ */
+static void test_read_only_drive(const void *opaque)
+{
+    ZDev *d = zdev_create(opaque);
+    g_autofree char *img2 = NULL;
+
+    if (!d) {
+        return;
+    }
+    img2 = create_image(d->v);
+    d->extra = g_strdup_printf(
+        "-blockdev file,filename=%s,node-name=f2,read-only=on "
+        "-blockdev qcow2,file=f2,node-name=zd2,read-only=on "
+        "-device nvme-ns,drive=zd2,bus=nvme0,nsid=2", img2);
+    zdev_start(d);
+
+    d->nsid = 2;
+    g_assert_cmphex(zwrite(d, ZSLBA(1), 8, 1), ==, ST_ZONE_RO);
+    g_assert_cmphex(rw_cmd(d, NVME_CMD_WRITE_ZEROES, ZSLBA(1), 8, NULL), ==,
+                    ST_ZONE_RO);
+    g_assert_cmphex(zappend(d, ZSLBA(1), 8, ZSLBA(1), 1, NULL), ==,
+                    ST_ZONE_RO);
+    g_assert_cmphex(zcopy(d, ZSLBA(0), 8, ZSLBA(1)), ==, ST_ZONE_RO);
+    g_assert_cmphex(zms(d, ZSLBA(1), NVME_ZONE_ACTION_OPEN), ==, ST_ZONE_RO);
+    check_zone(d, 1, ZS_EMPTY, 0);
+    zread_check(d, ZSLBA(1), 8, 0, true);
+
+    /* The first namespace, on a writable drive, is not affected */
+    d->nsid = NSID;
+    zwrite_ok(d, ZSLBA(1), 8, 2);
+    zread_check(d, ZSLBA(1), 8, 2, false);
+    zdev_free(d);
+    unlink(img2);
+}
+
 typedef struct ZCase {
     const char *name;
     GTestDataFunc fn;
@@ -2161,6 +2201,7 @@ static const ZCase cases[] = {
     { "persist-kill", test_persist_kill, true },
     { "persist-fua", test_persist_fua, true },
     { "zasl-two-namespaces", test_zasl_two_namespaces, true },
+    { "read-only-drive", test_read_only_drive, true },
 };
 
 static void add_cases(const ZVariant *v)
