@@ -106,8 +106,8 @@ echo "check-series: checkpatch: 0 errors; $cp_warn warnings, each with its reaso
 if [ "$mode" = quick ]; then
     # The last patch's tree is build/src, which make check builds and tests
     "$TOP/harness/prepare-tree.sh" "$pristine"
-    diff -r -q -x .git -x .harness-inputs -x .complete -x scratch -x __pycache__ "$SRC" "$BUILD/src" >/dev/null ||
-        fail "$(tail -n 1 <<<"$patches")" "the last tree is not the tree the harness builds"
+    differ=$(tree_diff "$SRC" "$BUILD/src" 2>&1) ||
+        fail "$(tail -n 1 <<<"$patches")" "the last tree is not the tree the harness builds: $(head -n 3 <<<"$differ" | tr '\n' ' ')"
     "$TOP/harness/build.sh" plain >/dev/null 2>"$DIR/build.log" || {
         tail -n 20 "$DIR/build.log"
         fail "$(tail -n 1 <<<"$patches")" "the last patch does not build"

@@ -79,6 +79,15 @@ EOS
     fi
 }
 
+# tree_diff A B: the files in which QEMU trees A and B differ (diff -r -q),
+# apart from what building and testing leave in a source tree: git and
+# harness stamps, iotests' scratch, Python's caches and the egg-info that
+# configure's venv writes into python/ when it installs QEMU's package
+tree_diff() {
+    diff -r -q -x .git -x .harness-inputs -x .complete -x scratch \
+        -x __pycache__ -x '*.egg-info' "$1" "$2"
+}
+
 # Top-level directories of this repository that hold new files at their
 # final place in QEMU's tree (the overlay).  Edits to QEMU's own files are
 # patches in patches/, applied in the order of patches/series.

@@ -102,8 +102,7 @@ done < <(series_patches)
 
 # The last commit's tree is what the harness builds and tests
 "$TOP/harness/prepare-tree.sh" "$pristine"
-differ=$(diff -r -q -x .git -x .harness-inputs -x .complete -x scratch \
-         -x __pycache__ "$WORK" "$BUILD/src" 2>&1 || true)
+differ=$(tree_diff "$WORK" "$BUILD/src" 2>&1 || true)
 if [ -n "$differ" ]; then
     head -n 10 <<<"$differ" >&2
     die "the series' last tree differs from build/src (above)"
