@@ -481,16 +481,17 @@ static void nvme_zbd_start(NvmeZbdAIOCB *iocb, CoroutineEntry *fn)
 }
 
 /*
- * Complete the command with @status, unless it was cancelled and the
- * canceller set the status already
+ * Complete the command with @status, what it did.  An Abort sets Command
+ * Abort Requested before it cancels; but a drive request in flight runs
+ * to its end and cannot be undone, so the command's own status wins: its
+ * caller passes Command Abort Requested only if it stopped early.  A Zone
+ * Append that an Abort came too late for returns the LBA it wrote.
  */
 static void coroutine_fn nvme_zbd_end(NvmeZbdAIOCB *iocb, uint16_t status)
 {
     NvmeRequest *req = iocb->req;
 
-    if (!iocb->cancelled || !req->status) {
-        req->status = status;
-    }
+    req->status = status;
     if (req->status) {
         trace_pci_nvme_zbd_status(nvme_cid(req), req->cmd.opcode,
                                   req->status);

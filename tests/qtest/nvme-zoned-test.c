@@ -278,24 +278,29 @@ static void trace_cmd(const NvmeCmd *cmd, const NvmeCqe *cqe)
     }
 }
 
-/*
- * Submit @cmd on @sq (queue @qid), wait for its completion on @cq and
- * return the status field without the phase tag: bits 7:0 SC, 10:8 SCT,
- * 14 DNR.
- */
-static uint16_t submit(ZDev *d, int qid, ZQueue *sq, ZQueue *cq,
-                       NvmeCmd *cmd, NvmeCqe *cqe_out)
+/* Submit @cmd on @sq (queue @qid), and do not wait; returns its CID */
+static uint16_t submit_start(ZDev *d, int qid, ZQueue *sq, NvmeCmd *cmd)
 {
-    gint64 end = g_get_monotonic_time() + CMD_TIMEOUT_S * G_USEC_PER_SEC;
-    NvmeCqe cqe;
-    uint16_t status;
-    int tries = 0;
-
     cmd->cid = cpu_to_le16(++d->cid);
     qtest_memwrite(d->qts, sq->addr + sq->idx * sizeof(NvmeCmd), cmd,
                    sizeof(NvmeCmd));
     sq->idx = (sq->idx + 1) % sq->size;
     reg_write32(d, 0x1000 + 2 * qid * d->dstrd, sq->idx);
+    return d->cid;
+}
+
+/*
+ * Wait for the completion of command @cid of queue @qid on @cq, the next
+ * one there, and return the status field without the phase tag: bits 7:0
+ * SC, 10:8 SCT, 14 DNR.
+ */
+static uint16_t submit_wait(ZDev *d, int qid, ZQueue *cq, uint16_t cid,
+                            NvmeCmd *cmd, NvmeCqe *cqe_out)
+{
+    gint64 end = g_get_monotonic_time() + CMD_TIMEOUT_S * G_USEC_PER_SEC;
+    NvmeCqe cqe;
+    uint16_t status;
+    int tries = 0;
 
     for (;;) {
         qtest_memread(d->qts, cq->addr + cq->idx * sizeof(NvmeCqe), &cqe,
@@ -309,7 +314,7 @@ static uint16_t submit(ZDev *d, int qid, ZQueue *sq, ZQueue *cq,
         }
     }
 
-    g_assert_cmpuint(le16_to_cpu(cqe.cid), ==, d->cid);
+    g_assert_cmpuint(le16_to_cpu(cqe.cid), ==, cid);
     g_assert_cmpuint(le16_to_cpu(cqe.sq_id), ==, qid);
     cq->idx++;
     if (cq->idx == cq->size) {
@@ -324,6 +329,15 @@ static uint16_t submit(ZDev *d, int qid, ZQueue *sq, ZQueue *cq,
         *cqe_out = cqe;
     }
     return status;
+}
+
+/* Submit @cmd on @sq (queue @qid) and wait for its completion on @cq */
+static uint16_t submit(ZDev *d, int qid, ZQueue *sq, ZQueue *cq,
+                       NvmeCmd *cmd, NvmeCqe *cqe_out)
+{
+    uint16_t cid = submit_start(d, qid, sq, cmd);
+
+    return submit_wait(d, qid, cq, cid, cmd, cqe_out);
 }
 
 /*
@@ -2177,6 +2191,67 @@ static void test_read_only_drive(const void *opaque)
     unlink(img2);
 }
 
+/*
+ * An HMP command that must print nothing.  qemu-io commands name the
+ * device (-d): on a node name, HMP attaches a BlockBackend of its own,
+ * which drains the node, and waits for a request held at a breakpoint.
+ */
+static void hmp_quiet(ZDev *d, const char *cmd)
+{
+    g_autofree char *out = qtest_hmp(d->qts, "%s", cmd);
+
+    g_assert_cmpstr(out, ==, "");
+}
+
+/*
+ * An Abort of a Zone Append whose drive append is in flight (held at a
+ * blkdebug breakpoint) cannot undo it: the append completes with its own
+ * status and the LBA where its data went (it completed with Command Abort
+ * Requested, and the host could not learn where its data was)
+ */
+static void test_abort_append(const void *opaque)
+{
+    ZDev *d = zdev_create(opaque);
+    g_autofree char *img2 = NULL;
+    NvmeCmd cmd, abort_cmd = { .opcode = NVME_ADM_CMD_ABORT };
+    NvmeCqe cqe;
+    uint16_t cid;
+    uint64_t lba;
+
+    if (!d) {
+        return;
+    }
+    img2 = create_image(d->v);
+    d->extra = g_strdup_printf(
+        "-blockdev blkdebug,node-name=dbg2,image.driver=file,"
+        "image.filename=%s "
+        "-blockdev qcow2,file=dbg2,node-name=zd2 "
+        "-device nvme-ns,id=ns2,drive=zd2,bus=nvme0,nsid=2", img2);
+    zdev_start(d);
+    d->nsid = 2;
+    zwrite_ok(d, ZSLBA(1), 8, 1);
+
+    hmp_quiet(d, "qemu-io -d ns2 \"break write_aio A\"");
+    fill_buf(d, ZSLBA(1) + 8, 8, 2);
+    rw_setup(d, &cmd, NVME_CMD_ZONE_APPEND, ZSLBA(1), 8, 0);
+    cmd.nsid = cpu_to_le32(d->nsid);
+    cid = submit_start(d, 1, &d->sq, &cmd);
+    hmp_quiet(d, "qemu-io -d ns2 \"wait_break A\"");
+
+    /* CDW10: SQID 1, CID */
+    abort_cmd.cdw10 = cpu_to_le32(1 | (uint32_t)cid << 16);
+    g_assert_cmphex(admin(d, &abort_cmd, NULL), ==, ST_OK);
+    hmp_quiet(d, "qemu-io -d ns2 \"resume A\"");
+
+    g_assert_cmphex(submit_wait(d, 1, &d->cq, cid, &cmd, &cqe), ==, ST_OK);
+    lba = le32_to_cpu(cqe.result) | (uint64_t)le32_to_cpu(cqe.dw1) << 32;
+    g_assert_cmpuint(lba, ==, ZSLBA(1) + 8);
+    check_zone(d, 1, ZS_IOPEN, 16);
+    zread_check(d, ZSLBA(1) + 8, 8, 2, false);
+    zdev_free(d);
+    unlink(img2);
+}
+
 typedef struct ZCase {
     const char *name;
     GTestDataFunc fn;
@@ -2202,6 +2277,7 @@ static const ZCase cases[] = {
     { "persist-fua", test_persist_fua, true },
     { "zasl-two-namespaces", test_zasl_two_namespaces, true },
     { "read-only-drive", test_read_only_drive, true },
+    { "abort-append", test_abort_append, true },
 };
 
 static void add_cases(const ZVariant *v)
