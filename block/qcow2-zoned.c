@@ -528,10 +528,16 @@ verify_zones(BlockDriverState *bs, bool check, Error **errp)
         }
         z->flushed[i] = bs->wps->wp[i] - zone_start(g, i);
     }
-    info_report("Zoned image '%s' was not closed cleanly; write pointers "
-                "verified: %" PRIu32 " (%" PRIu64 " bytes read), of which "
-                "back at their last flush: %" PRIu32, bs->filename, checked,
-                read, back);
+    /*
+     * An image that another process has open (force-share: qemu-img -U)
+     * is expected to be in use; only a real unclean close is news
+     */
+    if (!bs->force_share) {
+        info_report("Zoned image '%s' was not closed cleanly; write pointers "
+                    "verified: %" PRIu32 " (%" PRIu64 " bytes read), of "
+                    "which back at their last flush: %" PRIu32, bs->filename,
+                    checked, read, back);
+    }
     if (unread) {
         warn_report("Zoned image '%s': more than %" PRIu64 " bytes to "
                     "verify; %" PRIu32 " zones went back to their last flush "
@@ -680,7 +686,12 @@ qcow2_zoned_open(BlockDriverState *bs, int flags, Error **errp)
         error_setg_errno(errp, -file_size, "Could not get the file size");
         return file_size;
     }
-    if (!off || !QEMU_IS_ALIGNED(off, s->cluster_size) || off > file_size ||
+    if (!off) {
+        error_setg(errp, "Write-pointer table at offset 0, over the image "
+                   "header");
+        return -EINVAL;
+    }
+    if (!QEMU_IS_ALIGNED(off, s->cluster_size) || off > file_size ||
         wp_table_bytes(g) > file_size - off) {
         error_setg(errp, "Write-pointer table at 0x%" PRIx64 " (%" PRIu64
                    " bytes) is not a cluster-aligned area inside the image "
@@ -1019,24 +1030,33 @@ int qcow2_zoned_refuse(BlockDriverState *bs, const char *what, Error **errp)
     return -ENOTSUP;
 }
 
-/* Read a size or number creation option, noting whether it was given */
+/*
+ * Read a size or number creation option, noting whether it was given; with
+ * @del, take it out of @opts
+ */
 static uint64_t take_opt(QemuOpts *opts, const char *name, bool *has,
-                         bool is_size)
+                         bool is_size, bool del)
 {
     *has = qemu_opt_get(opts, name) != NULL;
-    return is_size ? qemu_opt_get_size_del(opts, name, 0) :
-                     qemu_opt_get_number_del(opts, name, 0);
+    if (is_size) {
+        return del ? qemu_opt_get_size_del(opts, name, 0) :
+                     qemu_opt_get_size(opts, name, 0);
+    }
+    return del ? qemu_opt_get_number_del(opts, name, 0) :
+                 qemu_opt_get_number(opts, name, 0);
 }
 
 /* A number creation option that must fit 32 bits, as in blockdev-create */
 static bool take_opt32(QemuOpts *opts, const char *name, bool *has,
-                       uint32_t *val, Error **errp)
+                       uint32_t *val, bool del, Error **errp)
 {
-    uint64_t v = take_opt(opts, name, has, false);
+    g_autofree char *typed = g_strdup(qemu_opt_get(opts, name));
+    uint64_t v = take_opt(opts, name, has, false, del);
 
+    /* "-1" reads as UINT64_MAX: name what was typed */
     if (v > UINT32_MAX) {
-        error_setg(errp, "%s must be at most %" PRIu32 ", not %" PRIu64,
-                   name, UINT32_MAX, v);
+        error_setg(errp, "%s must be from 0 to %" PRIu32 ", not '%s'",
+                   name, UINT32_MAX, typed);
         return false;
     }
     *val = v;
@@ -1044,16 +1064,18 @@ static bool take_opt32(QemuOpts *opts, const char *name, bool *has,
 }
 
 /*
- * qemu-img measure: the bytes the write-pointer table of an image with
- * these creation options takes, 0 if it is not zoned, or -errno.
+ * The zone.* creation options of @opts into @hm; false if there are none
+ * (*@zoned false) or they are wrong (*@zoned true, @errp set).  Errors name
+ * the options as the user typed them.  With @del, they are taken out of
+ * @opts.
  */
-int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
-                            uint32_t cluster_size, Error **errp)
+static bool zone_opts_read(QemuOpts *opts, bool del, bool *zoned,
+                           Qcow2ZoneHostManaged *hm, Error **errp)
 {
-    g_autofree char *mode = qemu_opt_get_del(opts, "zone.mode");
-    Qcow2ZoneHostManaged hm;
-    Qcow2ZoneGeometry g;
+    g_autofree char *mode = del ? qemu_opt_get_del(opts, "zone.mode") :
+                                  g_strdup(qemu_opt_get(opts, "zone.mode"));
 
+    *zoned = mode != NULL;
     if (!mode) {
         static const char *const zone_opts[] = {
             "zone.size", "zone.capacity", "zone.conventional_zones",
@@ -1065,28 +1087,57 @@ int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
         for (i = 0; i < ARRAY_SIZE(zone_opts); i++) {
             if (qemu_opt_get(opts, zone_opts[i])) {
                 error_setg(errp, "%s requires zone.mode", zone_opts[i]);
-                return -EINVAL;
+                *zoned = true;
+                return false;
             }
         }
-        return 0;
+        return false;
     }
     if (strcmp(mode, "host-managed")) {
         error_setg(errp, "zone.mode must be host-managed, not '%s'", mode);
-        return -EINVAL;
+        return false;
     }
-    hm.size = take_opt(opts, "zone.size", &hm.has_size, true);
-    hm.capacity = take_opt(opts, "zone.capacity", &hm.has_capacity, true);
-    if (!take_opt32(opts, "zone.conventional_zones",
-                    &hm.has_conventional_zones, &hm.conventional_zones,
-                    errp) ||
-        !take_opt32(opts, "zone.max_open_zones", &hm.has_max_open_zones,
-                    &hm.max_open_zones, errp) ||
-        !take_opt32(opts, "zone.max_active_zones", &hm.has_max_active_zones,
-                    &hm.max_active_zones, errp)) {
-        return -EINVAL;
+    hm->size = take_opt(opts, "zone.size", &hm->has_size, true, del);
+    hm->capacity = take_opt(opts, "zone.capacity", &hm->has_capacity, true,
+                            del);
+    hm->max_append_bytes = take_opt(opts, "zone.max_append_bytes",
+                                    &hm->has_max_append_bytes, true, del);
+    return take_opt32(opts, "zone.conventional_zones",
+                      &hm->has_conventional_zones, &hm->conventional_zones,
+                      del, errp) &&
+           take_opt32(opts, "zone.max_open_zones", &hm->has_max_open_zones,
+                      &hm->max_open_zones, del, errp) &&
+           take_opt32(opts, "zone.max_active_zones",
+                      &hm->has_max_active_zones, &hm->max_active_zones, del,
+                      errp);
+}
+
+/*
+ * qemu-img create: check the zone.* options as typed, before they become
+ * blockdev-create's members (whose names the QAPI visitor's errors give)
+ */
+bool qcow2_zoned_check_create_opts(QemuOpts *opts, Error **errp)
+{
+    Qcow2ZoneHostManaged hm;
+    bool zoned;
+
+    return zone_opts_read(opts, false, &zoned, &hm, errp) || !zoned;
+}
+
+/*
+ * qemu-img measure: the bytes the write-pointer table of an image with
+ * these creation options takes, 0 if it is not zoned, or -errno.
+ */
+int64_t qcow2_zoned_measure(QemuOpts *opts, uint64_t disk_size,
+                            uint32_t cluster_size, Error **errp)
+{
+    Qcow2ZoneHostManaged hm;
+    Qcow2ZoneGeometry g;
+    bool zoned;
+
+    if (!zone_opts_read(opts, true, &zoned, &hm, errp)) {
+        return zoned ? -EINVAL : 0;
     }
-    hm.max_append_bytes = take_opt(opts, "zone.max_append_bytes",
-                                   &hm.has_max_append_bytes, true);
     if (!geometry_from_options(&hm, disk_size, cluster_size, &g, errp)) {
         return -EINVAL;
     }
