@@ -89,7 +89,11 @@ static bool nvme_zbd_drive_is_zoned(BlockBackend *blk)
     return bs && bs->bl.zoned == BLK_Z_HM;
 }
 
-uint16_t nvme_zbd_errno_status(int ret)
+/*
+ * The status of a write that the drive of @ns refused for a zone rule, or 0
+ * for an error of the drive's own
+ */
+uint16_t nvme_zbd_errno_status(NvmeNamespace *ns, int ret)
 {
     switch (ret) {
     case -EINVAL:
@@ -106,8 +110,12 @@ uint16_t nvme_zbd_errno_status(int ret)
         return NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR;
     case -EPERM:
     case -EACCES:
-        /* a read-only drive: as Zone Management Send says it */
-        return NVME_ZONE_READ_ONLY | NVME_DNR;
+        /*
+         * A read-only drive: as Zone Management Send says it.  On a
+         * writable one, the host refused the write: the drive's error.
+         */
+        return blk_is_writable(ns->blkconf.blk) ?
+               0 : NVME_ZONE_READ_ONLY | NVME_DNR;
     default:
         return 0;
     }
@@ -129,7 +137,7 @@ uint16_t nvme_zbd_check_copy(NvmeNamespace *ns, uint64_t slba, uint32_t nlb)
     }
     zslba = slba - slba % ns->zone_size;
     if (slba + nlb > zslba + ns->zone_capacity) {
-        return nvme_zbd_errno_status(-ERANGE);
+        return nvme_zbd_errno_status(ns, -ERANGE);
     }
     return NVME_SUCCESS;
 }
@@ -861,7 +869,7 @@ static void coroutine_fn nvme_zbd_append_co(void *opaque)
     qemu_iovec_destroy(&iocb->qiov);
     if (ret < 0) {
         block_acct_failed(stats, &req->acct);
-        status = nvme_zbd_errno_status(ret);
+        status = nvme_zbd_errno_status(ns, ret);
         nvme_zbd_end(iocb, status ? status : NVME_WRITE_FAULT);
         return;
     }

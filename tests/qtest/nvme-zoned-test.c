@@ -2238,9 +2238,10 @@ static void test_abort_append(const void *opaque)
     cid = submit_start(d, 1, &d->sq, &cmd);
     hmp_quiet(d, "qemu-io -d ns2 \"wait_break A\"");
 
-    /* CDW10: SQID 1, CID */
+    /* CDW10: SQID 1, CID; DW0 bit 0 set: not aborted, as it turns out */
     abort_cmd.cdw10 = cpu_to_le32(1 | (uint32_t)cid << 16);
-    g_assert_cmphex(admin(d, &abort_cmd, NULL), ==, ST_OK);
+    g_assert_cmphex(admin(d, &abort_cmd, &cqe), ==, ST_OK);
+    g_assert_cmphex(le32_to_cpu(cqe.result) & 1, ==, 1);
     hmp_quiet(d, "qemu-io -d ns2 \"resume A\"");
 
     g_assert_cmphex(submit_wait(d, 1, &d->cq, cid, &cmd, &cqe), ==, ST_OK);

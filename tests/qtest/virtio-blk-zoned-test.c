@@ -85,7 +85,8 @@ static void run_qemu_img(const char *const *args)
     }
 }
 
-static char *create_image(void)
+/* A zoned image, or with @plain a regular one of the same size */
+static char *create_image(bool plain)
 {
     const char *args[] = {
         "create", "-q", "-f", "qcow2", "-o",
@@ -100,6 +101,9 @@ static char *create_image(void)
     g_assert(fd >= 0);
     close(fd);
     args[6] = path;
+    if (plain) {
+        args[5] = "cluster_size=64K";
+    }
     run_qemu_img(args);
     return path;
 }
@@ -152,7 +156,6 @@ static void vdev_start(VDev *d, const char *file, const char *dev_opts)
     qvirtio_start_device(d->vdev);
 
     features = qvirtio_get_features(d->vdev);
-    g_assert(features & (1ull << VIRTIO_BLK_F_ZONED));
     features &= ~(QVIRTIO_F_BAD_FEATURE |
                   (1ull << VIRTIO_RING_F_INDIRECT_DESC) |
                   (1ull << VIRTIO_RING_F_EVENT_IDX));
@@ -176,9 +179,10 @@ static void vdev_start_image(VDev *d, const char *dev_opts)
 {
     g_autofree char *file = NULL;
 
-    d->img = create_image();
+    d->img = create_image(false);
     file = g_strdup_printf("file,filename=%s", d->img);
     vdev_start(d, file, dev_opts);
+    g_assert(qvirtio_get_features(d->vdev) & (1ull << VIRTIO_BLK_F_ZONED));
 }
 
 static void vdev_free(VDev *d)
@@ -454,6 +458,41 @@ static void test_merge_zone_boundary(void)
 }
 
 /*
+ * On a regular image nothing changed: the same two writes of one kick
+ * merge, and both succeed
+ */
+static void test_merge_plain(void)
+{
+    g_autofree uint8_t *a = g_malloc(4 * KiB);
+    g_autofree uint8_t *b = g_malloc(4 * KiB);
+    g_autofree char *file = NULL;
+    VDev d = {};
+    VReq r[2] = {
+        { .type = VIRTIO_BLK_T_OUT, .sector = ZSEC(1) - 8,
+          .out = a, .out_len = 4 * KiB },
+        { .type = VIRTIO_BLK_T_OUT, .sector = ZSEC(1),
+          .out = b, .out_len = 4 * KiB },
+    };
+
+    d.img = create_image(true);
+    file = g_strdup_printf("file,filename=%s", d.img);
+    vdev_start(&d, file, NULL);
+    g_assert(!(qvirtio_get_features(d.vdev) & (1ull << VIRTIO_BLK_F_ZONED)));
+    memset(a, 0xa3, 4 * KiB);
+    memset(b, 0xb3, 4 * KiB);
+    vreqs_run(&d, r, 2);
+    g_assert_cmpint(r[0].status, ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(r[1].status, ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(blockstat(&d, "wr_merged"), ==, 1);
+    vread_check(&d, ZSEC(1) - 8, 4 * KiB, 0xa3);
+    vread_check(&d, ZSEC(1), 4 * KiB, 0xb3);
+    vreq_free(&r[0]);
+    vreq_free(&r[1]);
+    vdev_stop(&d);
+    vdev_free(&d);
+}
+
+/*
  * Reads still merge within a zone, and not across a zone boundary; both
  * return the data.
  */
@@ -553,7 +592,7 @@ static void test_io_error_status(void)
     VDev d = {};
     uint64_t table;
 
-    d.img = create_image();
+    d.img = create_image(false);
     table = wp_table_offset(d.img);
     file = g_strdup_printf("blkdebug,image.driver=file,image.filename=%s,"
                            "inject-error.0.event=pwritev,"
@@ -567,6 +606,13 @@ static void test_io_error_status(void)
                     VIRTIO_BLK_S_IOERR);
     g_assert_cmpint(vzone_cmd(&d, VIRTIO_BLK_T_ZONE_FINISH, ZSEC(3)), ==,
                     VIRTIO_BLK_S_IOERR);
+    /*
+     * What the zones then say: the append's data was written (only its
+     * flush failed), the finish was not
+     */
+    g_assert_cmpuint(vzone_wp(&d, ZSEC(2)), ==, ZSEC(2) + 8);
+    vread_check(&d, ZSEC(2), 4096, 0xe1);
+    g_assert_cmpuint(vzone(&d, ZSEC(3)).z_state, ==, VIRTIO_BLK_ZS_EMPTY);
     /* Whatever the write did, the reset of its zone fails on the table */
     vwrite(&d, ZSEC(1), 4096, 0xe2);
     g_assert_cmpint(vzone_cmd(&d, VIRTIO_BLK_T_ZONE_RESET, ZSEC(1)), ==,
@@ -592,6 +638,7 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-blk-zoned/merge-zone-boundary",
                    test_merge_zone_boundary);
     qtest_add_func("virtio-blk-zoned/merge-reads", test_merge_reads);
+    qtest_add_func("virtio-blk-zoned/merge-plain", test_merge_plain);
     qtest_add_func("virtio-blk-zoned/append-granularity",
                    test_append_granularity);
     qtest_add_func("virtio-blk-zoned/io-error-status", test_io_error_status);
