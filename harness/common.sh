@@ -38,7 +38,8 @@ debian_mirror() {
 # sources of bookworm (the default) and bookworm-backports (fio's source for
 # the guest, meson, pycotap); $PAPT/trixie: the
 # binary packages of trixie and trixie-backports, apart so that they never
-# take part in resolving bookworm's dependencies.
+# take part in resolving bookworm's dependencies; $PAPT/sid: sid's
+# packages and sources (the newest test guest's).
 PAPT=$BUILD/apt
 papt_opts() {  # papt_opts [DIR]
     local d=${1:-$PAPT}
@@ -50,22 +51,29 @@ papt_opts() {  # papt_opts [DIR]
          "-o APT::Sandbox::User=root"
 }
 
-papt_update() {  # papt_update [trixie]
+papt_update() {  # papt_update [trixie|sid]
     local d=$PAPT mirror
     mirror=$(debian_mirror)
     local kr="[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
-    [ "${1:-}" = trixie ] && d=$PAPT/trixie
+    case ${1:-} in
+    trixie|sid) d=$PAPT/$1 ;;
+    esac
     mkdir -p "$d/lists/partial" "$d/archives/partial"
-    if [ "$d" = "$PAPT" ]; then
+    case ${1:-} in
+    trixie)
+        printf 'deb %s %s %s main\n' "$kr" "$mirror" trixie \
+            "$kr" "$mirror" trixie-backports > "$d/sources.list.new" ;;
+    sid)
+        printf '%s %s %s sid main\n' deb "$kr" "$mirror" deb-src "$kr" "$mirror" \
+            > "$d/sources.list.new" ;;
+    *)
         cat > "$d/sources.list.new" <<EOS
 deb-src $kr $mirror bookworm main
 deb $kr $mirror bookworm-backports main
 deb $kr $mirror bookworm main
 EOS
-    else
-        printf 'deb %s %s %s main\n' "$kr" "$mirror" trixie \
-            "$kr" "$mirror" trixie-backports > "$d/sources.list.new"
-    fi
+        ;;
+    esac
     local stamp=$d/lists/.updated
     cmp -s "$d/sources.list.new" "$d/sources.list" || rm -f "$stamp"
     mv "$d/sources.list.new" "$d/sources.list"

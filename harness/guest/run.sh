@@ -7,12 +7,18 @@
 # GUEST_TIMEOUT (seconds, default 300) bounds the whole run.
 # GUEST_KILL_AT=TEXT: when the guest prints TEXT, QEMU is killed with
 # SIGKILL (a power cut); the run then passes if TEXT was seen.
+# GUEST=new boots the newest guest (Debian sid's kernel and tools; see
+# build.sh) instead of the long-term one.
 
 . "$(dirname "$0")/../common.sh"
 
 script=${1:?usage: run.sh SCRIPT [QEMU ARGS...]}
 shift
-G=$BUILD/guest
+case ${GUEST:=lts} in
+new) G=$BUILD/guest-new ;;
+*) G=$BUILD/guest ;;
+esac
+export GUEST
 "$TOP/harness/guest/build.sh"
 
 w=$(mktemp -d)
