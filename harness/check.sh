@@ -10,7 +10,9 @@
 #      every test that passes on the unpatched tree (harness/iotests-quick-baseline)
 #   4. a Linux guest (TCG) that uses a zoned qcow2 disk over virtio-blk:
 #      the fast subset (guest-full: fio's whole zoned suite, the NVMe ZNS
-#      and null_blk baselines, btrfs and zonefs too; make check-guest)
+#      and null_blk baselines, btrfs and zonefs too; make check-guest);
+#      then the same on the newest guest (Debian sid's Linux 7.x: fio
+#      3.41, zoned XFS; harness/guest/check-new.sh)
 #   5. our unit tests and qemu-iotests again on the ASan + UBSan build
 # Ends with "N passed, N failed, N skipped".
 #
@@ -30,7 +32,7 @@ why() { whys="$whys  $1:"$'\n'"$(tail -n 12 <<<"$2" | sed 's/^/    /')"$'\n'; }
 count() {  # count SUITE NAME pass|fail|skip
     case $3 in
     pass) passed=$((passed + 1)) ;;
-    skip) skipped=$((skipped + 1)) ;;
+    skip|skip:*) skipped=$((skipped + 1)) ;;
     *) failed=$((failed + 1)); failures="$failures $1:$2" ;;
     esac
 }
@@ -217,14 +219,21 @@ fi
 if [ "$what" = all ] || [ "$what" = guest ] || [ "$what" = guest-full ]; then
     gmode=fast
     [ "$what" = guest-full ] && gmode=full
+    # guest_suite SUITE SCRIPT: the guest tests of SCRIPT, counted as SUITE
+    guest_suite() {
+        local res
+        res=$(mktemp)
+        "$TOP/harness/guest/$2" "$gmode" > "$res" ||
+            count "$1" "(guest tests did not run)" fail
+        while read -r t st; do
+            echo "$1 $t $st"; count "$1" "$t" "$st"
+        done < "$res"
+        rm -f "$res"
+    }
     msg "Linux guest with a zoned virtio-blk disk ($gmode)"
-    res=$(mktemp)
-    "$TOP/harness/guest/check.sh" "$gmode" > "$res" ||
-        count guest "(guest tests did not run)" fail
-    while read -r t st; do
-        echo "guest $t $st"; count guest "$t" "$st"
-    done < "$res"
-    rm -f "$res"
+    guest_suite guest check.sh
+    msg "the newest Linux guest: Debian sid's kernel, zoned XFS ($gmode)"
+    guest_suite guest-new check-new.sh
 fi
 if [ "$what" = all ] || [ "$what" = san ]; then
     "$TOP/harness/build.sh" san

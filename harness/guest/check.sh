@@ -30,107 +30,9 @@ esac
 W=$BUILD/guest-work
 T=$TOP/harness/guest/tests
 rm -rf "$W" && mkdir -p "$W"
-img=$W/zoned.qcow2
-disk=(-blockdev "file,filename=$img,node-name=f"
-      -blockdev "qcow2,file=f,node-name=d"
-      -device "virtio-blk-pci,drive=d")
-# The geometry of every test disk: 4 MiB zones of 3 MiB capacity, 8
-# conventional zones, at most 8 open and 12 active zones
-GEOMETRY=zone.mode=host-managed,zone.size=4M,zone.capacity=3M,zone.conventional_zones=8,zone.max_open_zones=8,zone.max_active_zones=12
-fresh() {  # fresh [SIZE]: a new zoned image
-    "$BUILD/qemu-img" create -q -f qcow2 -o "$GEOMETRY" "$img" "${1:-256M}"
-}
-# image_check NAME [after-cut]: qemu-img check finds the image clean; after
-# a power cut it may also find leaked clusters (exit code 3), never
-# corruption
-image_check() {
-    local rc=0
-    "$BUILD/qemu-img" check "$img" >&2 || rc=$?
-    if [ "$rc" = 0 ] || { [ "${2:-}" = after-cut ] && [ "$rc" = 3 ]; }; then
-        echo "$1 pass"
-    else
-        echo "$1 fail"
-    fi
-}
-expect() {  # expect NAME FILE LINE...: every LINE is in FILE
-    local name=$1 file=$2 l
-    shift 2
-    for l in "$@"; do
-        grep -qxF -- "$l" "$file" || { echo "$name fail"; return; }
-    done
-    echo "$name pass"
-}
-# zones_match OUT N: the zone report the guest printed after a line
-# "REPORT" in OUT (blkzone report of N zones from zone 8) is the host's
-# report of the image (qemu-io).  Guest: "start: 0x..., ..., wptr 0x<rel>
-# ..., zcond: N(..)" in sectors; host: absolute sectors.  After the
-# restart, open zones are closed (or empty if nothing was written); a full
-# zone's pointer is Linux's zone end in the guest and the capacity on the
-# host.
-zones_match() {
-    local out=$1 n=$2
-    sed -n '/^REPORT$/,$p' "$out" |
-        sed -n 's/.*start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\) .*zcond: *\([0-9]*\)(.*/\1 \2 \3/p' |
-        while read -r start wp cond; do
-            case $cond in
-            2|3|4) [ $((16#$wp)) -gt 0 ] && cond=4 || cond=1 ;;
-            esac
-            [ "$cond" = 14 ] && wp=FULL
-            printf '%d %s %s\n' $((16#$start)) "$wp" "$cond"
-        done > "${out%.out}.guest-zones"
-    "$BUILD/qemu-io" -f qcow2 -c "zrp 32M $n" "$img" |
-        sed -n 's/^start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\), zcond:\([0-9]*\),.*/\1 \2 \3/p' |
-        while read -r start wp cond; do
-            rel=$(printf '%06x' $((16#$wp - 16#$start)))
-            [ "$cond" = 14 ] && rel=FULL
-            printf '%d %s %s\n' $((16#$start)) "$rel" "$cond"
-        done > "${out%.out}.host-zones"
-    [ -s "${out%.out}.guest-zones" ] &&
-        diff "${out%.out}.guest-zones" "${out%.out}.host-zones" >&2
-}
-# qemu_died OUT: if QEMU died in the run whose run.sh output is OUT, how:
-# its exit code, or the signal that bash saw kill it after the guest had
-# finished, and its last words if they are there
-qemu_died() {
-    local code sig why last
-    code=$(sed -n 's/.*the guest did not finish its test (QEMU exit code \([0-9]*\)).*/\1/p' "$1")
-    sig=$(sed -n 's/.*run\.sh: line [0-9]*: *[0-9]* \(.*[^ ]\) *timeout --foreground.*/\1/p' "$1" | head -n1)
-    if [ "$code" = 124 ] || [ "$code" = 137 ]; then
-        why="the guest did not finish in time (hung?)"
-    elif [ -n "$code" ] && [ "$code" -gt 128 ]; then
-        why="QEMU crashed with signal $((code - 128)) (SIG$(kill -l $((code - 128))))"
-    elif [ -n "$code" ]; then
-        why="QEMU exited with code $code"
-    elif [ -n "$sig" ]; then
-        why="QEMU crashed ($sig) after the guest had finished"
-    else
-        return 0
-    fi
-    last=$(grep -av 'did not finish its test' "$1" |
-           grep -a -m1 'qemu-system-x86_64: \|Assertion\|assertion\|ERROR:\|corrupted\|double free\|free(): ' || true)
-    echo "$why${last:+: $last}"
-}
-
+. "$TOP/harness/guest/lib.sh"
 # blkzone in the guest; afterwards the host's zone report must agree
-fresh
-if "$TOP/harness/guest/run.sh" "$T/blkzone.sh" \
-        "${disk[@]}" > "$W/blkzone.out" 2>&1; then
-    cat "$W/blkzone.out" >&2
-    grep -q '^zoned=host-managed chunk_sectors=8192 nr_zones=64$' "$W/blkzone.out" &&
-    grep -q '^max_open_zones=8 max_active_zones=12$' "$W/blkzone.out" &&
-    grep -q '^zone_append_max_bytes=65536$' "$W/blkzone.out" &&
-        echo "guest-sysfs-limits pass" || echo "guest-sysfs-limits fail"
-    echo "guest-blkzone pass"
-    if zones_match "$W/blkzone.out" 5; then
-        echo "guest-blkzone-matches-host pass"
-    else
-        echo "guest-blkzone-matches-host fail"
-    fi
-else
-    cat "$W/blkzone.out" >&2
-    echo "guest-blkzone fail"
-fi
-image_check guest-image-check
+blkzone_test guest "$T/blkzone.sh"
 
 # Zone resources: the guest sees their errors as Linux's own
 fresh
@@ -241,51 +143,8 @@ fi
 # clusters are allowed then
 image_check guest-iothreads-image-check $cut
 
-# fio's zoned suite (t/zbd/test-zbd-support of Debian's fio 3.33)
-# fio_run NAME DEV OPTS PREP [QEMU ARGS...]: the suite in a guest against
-# DEV, with test-zbd-support's OPTS, after the guest script PREP (a file,
-# or -); "N STATUS REASON" a test in $W/NAME.results, a summary line in
-# $W/fio-summary
-fio_run() {
-    local name=$1 dev=$2 opts=$3 prep=$4 t0=$SECONDS
-    shift 4
-    [ "$prep" = - ] && prep=/dev/null
-    compose "$W/$name.sh" "ZBD_DEV=$dev" "ZBD_OPTS='$opts'" -- \
-        "$prep" "$T/fio-zbd.sh"
-    GUEST_TIMEOUT=1800 "$TOP/harness/guest/run.sh" "$W/$name.sh" "$@" 2>&1 |
-        sed 's/\x1b\[[0-9;]*m//g' > "$W/$name.out" || true
-    cat "$W/$name.out" >&2
-    sed -n 's/^Running test \([0-9]*\) \.\.\. \(PASS\|SKIP\|FAIL\) *\(.*\)/\1 \2 \3/p' \
-        "$W/$name.out" > "$W/$name.results"
-    printf '%s: %d passed, %d skipped, %d failed (%s) in %d s\n' "$name" \
-        "$(grep -c ' PASS' "$W/$name.results")" \
-        "$(grep -c ' SKIP' "$W/$name.results")" \
-        "$(grep -c ' FAIL' "$W/$name.results")" \
-        "$(awk '$2 != "PASS" { printf "%s%s %s", s, $1, $2; s = ", " }' \
-               "$W/$name.results")" \
-        $((SECONDS - t0)) | tee -a "$W/fio-summary" >&2
-}
-# fio_judge NAME NTESTS [EXCUSED...]: all NTESTS ran; every failure is
-# excused, every skip is one that no virtio-blk disk can run (with
-# FIO_NO_CONV set, nor a disk without conventional zones: ZNS)
-fio_judge() {
-    local name=$1 n=$2 t st reason ok=pass
-    shift 2
-    [ "$(wc -l < "$W/$name.results")" = "$n" ] || ok=fail
-    while read -r t st reason; do
-        case $st in
-        FAIL) [[ " $* " = *" $t "* ]] || ok=fail ;;
-        SKIP) case $reason in
-              *"is not a SCSI device"|*"is not a regular block device") ;;
-              *"does not have enough conventional zones"|*" conventional zones")
-                  [ -n "${FIO_NO_CONV:-}" ] || ok=fail ;;
-              *) ok=fail ;;
-              esac ;;
-        esac
-    done < "$W/$name.results"
-    echo "$name $ok"
-}
-
+# fio's zoned suite (t/zbd/test-zbd-support of Debian's fio 3.33; fio_run
+# and fio_judge in lib.sh)
 # Tests that take about a second each and cover conventional zones, zone
 # capacity, open and active limits and zone resets
 FIO_FAST="1 2 4 6 11 14 19 27 33 45 50 52 53 55"
@@ -329,18 +188,10 @@ fs_cycle() {
     fresh 1G
     compose "$W/$fs-write.sh" "FS=$fs" PHASE=write -- "$T/fs.sh"
     compose "$W/$fs-check.sh" "FS=$fs" PHASE=check -- "$T/fs.sh"
-    GUEST_KILL_AT="=== SYNCED ===" "$TOP/harness/guest/run.sh" \
-        "$W/$fs-write.sh" "${disk[@]}" > "$W/$fs-write.out" 2>&1 || true
-    "$TOP/harness/guest/run.sh" "$W/$fs-check.sh" "${disk[@]}" \
-        > "$W/$fs-check.out" 2>&1 || true
-    cat "$W/$fs-write.out" "$W/$fs-check.out" >&2
+    cut_run "$fs" "${disk[@]}"
     grep -q '^remount: [0-9]* files intact$' "$W/$fs-write.out" &&
         echo "guest-$fs-remount pass" || echo "guest-$fs-remount fail"
-    grep '^SUM ' "$W/$fs-write.out" > "$W/$fs-write.sums" || true
-    grep '^SUM ' "$W/$fs-check.out" > "$W/$fs-check.sums" || true
-    [ -s "$W/$fs-write.sums" ] && grep -q '^=== GUEST TEST END rc=0 ===$' "$W/$fs-check.out" &&
-        diff "$W/$fs-write.sums" "$W/$fs-check.sums" >&2 &&
-        echo "guest-$fs-power-cut pass" || echo "guest-$fs-power-cut fail"
+    power_cut_judge "guest-$fs-power-cut" "$W/$fs-write.out" "$W/$fs-check.out"
     image_check "guest-$fs-image-check" after-cut
 }
 fs_cycle f2fs
@@ -753,12 +604,8 @@ nvme_fs_cycle() {
     if [ "$NVME_ZNS" = raw ]; then
         echo "guest-nvme-$fs-power-cut skip"
     else
-        grep '^SUM ' "$W/nvme-$fs-write.out" > "$W/nvme-$fs-write.sums" || true
-        grep '^SUM ' "$W/nvme-$fs-check.out" > "$W/nvme-$fs-check.sums" || true
-        [ -s "$W/nvme-$fs-write.sums" ] &&
-            grep -q '^=== GUEST TEST END rc=0 ===$' "$W/nvme-$fs-check.out" &&
-            diff "$W/nvme-$fs-write.sums" "$W/nvme-$fs-check.sums" >&2 &&
-            echo "guest-nvme-$fs-power-cut pass" || echo "guest-nvme-$fs-power-cut fail"
+        power_cut_judge "guest-nvme-$fs-power-cut" "$W/nvme-$fs-write.out" \
+            "$W/nvme-$fs-check.out"
     fi
     nvme_image_check "guest-nvme-$fs-image-check" 1 after-cut
 }

@@ -858,6 +858,7 @@ static void coroutine_fn nvme_zbd_append_co(void *opaque)
     BlockBackend *blk = ns->blkconf.blk;
     BlockAcctStats *stats = blk_get_stats(blk);
     BdrvRequestFlags flags = 0;
+    uint32_t nlb = iocb->qiov.size / ns->lbasz;
     uint16_t status;
     int ret;
 
@@ -875,7 +876,8 @@ static void coroutine_fn nvme_zbd_append_co(void *opaque)
     }
     block_acct_done(stats, &req->acct);
     res->slba = cpu_to_le64(iocb->offset / ns->lbasz);
-    trace_pci_nvme_zbd_append(nvme_cid(req), le64_to_cpu(res->slba));
+    trace_pci_nvme_zbd_append(nvme_cid(req), le64_to_cpu(res->slba), nlb,
+                              !!(flags & BDRV_REQ_FUA));
     nvme_zbd_end(iocb, NVME_SUCCESS);
 }
 

@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # In the guest: a filesystem on a zoned disk.  The host prepends
-#   FS     btrfs | f2fs | zonefs
+#   FS     btrfs | f2fs | zonefs | xfs
 #   PHASE  write: make the filesystem, mount it, write files, unmount,
 #                 mount again and compare checksums; then write one
 #                 more file, make everything durable, print every
@@ -15,6 +15,11 @@
 #   FS_NO_CONV the device has no conventional zones (zonefs: no cnv/0)
 #   FS_REPORT  a command run once the files are durable, before their
 #              checksums are printed
+#   FS_RTDEV   xfs: the zoned realtime device, apart from FS_DEV (the data
+#              device: mkfs.xfs -r rtdev=, mount -o rtdev=); without it
+#              mkfs.xfs puts the data section on the zoned disk's
+#              conventional zones and the realtime section after them.
+#              xfs_repair -n finds the filesystem clean after each unmount
 # Checksum lines are "SUM <sha256> <file>", sorted by file name.
 set -e
 fail() { echo "FAIL: $*"; exit 1; }
@@ -28,6 +33,7 @@ if [ -z "${FS_MKFS:-}" ]; then
     btrfs) FS_MKFS="mkfs.btrfs -q -f -O zoned -m single -d single $FS_DEV" ;;
     f2fs) FS_MKFS="mkfs.f2fs -q -f -m $FS_DEV" ;;
     zonefs) FS_MKFS="mkzonefs -f $FS_DEV" ;;
+    xfs) FS_MKFS="mkfs.xfs -f ${FS_RTDEV:+-r rtdev=$FS_RTDEV} $FS_DEV" ;;
     esac
 fi
 sums() {
@@ -35,7 +41,15 @@ sums() {
         echo "SUM $(sha256sum < "$f" | cut -d' ' -f1) $f"
     done)
 }
-mnt() { mount -t "$FS" "$FS_DEV" $M; }
+mnt() { mount -t "$FS" ${FS_RTDEV:+-o rtdev=$FS_RTDEV} "$FS_DEV" $M; }
+# unmnt: unmount; xfs_repair -n must find the filesystem clean
+unmnt() {
+    umount $M || fail "umount"
+    [ "$FS" = xfs ] || return 0
+    xfs_repair -n ${FS_RTDEV:+-r $FS_RTDEV} "$FS_DEV" > /tmp/repair.out 2>&1 ||
+        { cat /tmp/repair.out; fail "xfs_repair -n"; }
+    echo "xfs_repair -n: clean"
+}
 # fill FILE KIB: FILE gets KIB KiB of random data (on zonefs, appended:
 # its sequential files take direct writes at their end only)
 fill() {
@@ -65,7 +79,7 @@ if [ "$PHASE" = write ]; then
         for i in $(seq 40); do fill $M/d/$i $((i * 3)); done
     fi
     sums > /tmp/before
-    umount $M || fail "umount"
+    unmnt
     mnt || fail "mount again"
     sums > /tmp/after
     cmp /tmp/before /tmp/after || fail "files differ after the remount"
@@ -86,5 +100,5 @@ if [ "$PHASE" = write ]; then
 else
     mnt || fail "mount after the power cut"
     sums
-    umount $M || fail "umount"
+    unmnt
 fi

@@ -48,7 +48,7 @@ done
 # with "Expected byte argument for ..."; with LANG naming a locale, even
 # one the guest does not have, it is not.
 nv() { LANG=C.UTF-8 nvme "$@"; }
-nv io-passthru /dev/null -o 0x79 --cdw13=3 --dry-run > /dev/null 2>&1 ||
+nv io-passthru /dev/null --opcode=0x79 --cdw13=3 --dry-run > /dev/null 2>&1 ||
     { echo "FAIL: nvme-cli cannot parse numeric options"; exit 1; }
 q() { cat "/sys/block/${1#/dev/}/queue/$2"; }
 LBS=$(q $D logical_block_size)

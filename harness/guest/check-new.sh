@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Guest tests on the newest guest (GUEST=new, see build.sh: Debian sid's
+# Linux 7.x, xfsprogs 7.2, fio 3.41, util-linux 2.42, nvme-cli 2.16).
+# Prints "<name> pass|fail|skip" a test.
+#
+# usage: check-new.sh [fast|full]
+#   fast (make check): the kernel is 7.x; blkzone.sh (Write Zeroes across
+#        clusters of conventional zones, zone commands, util-linux 2.42's
+#        report against the host's); a subset of fio 3.41's zoned suite on
+#        virtio-blk and on NVMe ZNS; zoned XFS on the NVMe namespace (its
+#        data section on a plain namespace) whose cache is off
+#        (write-cache=off): remount, xfs_repair -n, a power cut after
+#        sync keeps every file
+#   full (make check-guest): that, fio 3.41's whole suite on both
+#        front-ends next to null_blk and QEMU's NVMe ZNS in the same guest
+# Output of the runs in build/guest-new-work; fio's summaries in its
+# fio-summary.
+
+. "$(dirname "$0")/../common.sh"
+
+mode=${1:-fast}
+case $mode in
+fast|full) ;;
+*) die "usage: check-new.sh [fast|full]" ;;
+esac
+export GUEST=new
+W=$BUILD/guest-new-work
+T=$TOP/harness/guest/tests
+rm -rf "$W" && mkdir -p "$W"
+. "$TOP/harness/guest/lib.sh"
+"$TOP/harness/guest/build.sh" >&2 || die "the newest guest cannot be built"
+
+# The kernel, and blkzone.sh as on the long-term guest
+echo 'echo "kernel $(uname -r)"' > "$W/kernel"
+blkzone_test guest-new "$W/kernel" "$T/blkzone.sh"
+k=$(sed -n 's/^kernel \([0-9]*\)\..*/\1/p' "$W/guest-new-blkzone.out")
+[ "${k:-0}" -ge 7 ] && echo "guest-new-kernel pass" ||
+    echo "guest-new-kernel fail: $(grep -m1 '^kernel ' "$W/guest-new-blkzone.out")"
+
+# fio 3.41's zoned suite: on virtio-blk with conventional zones, and on
+# an NVMe ZNS namespace (the same geometry without them)
+FIO_FAST="1 2 4 6 11 14 19 27 33 45 50 52 53 55"
+FIO_NVME_FAST="2 4 6 11 27 33 45"
+NGEOMETRY=zone.mode=host-managed,zone.size=4M,zone.capacity=3M,zone.max_open_zones=8,zone.max_active_zones=12
+# ndisk FILE... (nsid 1, 2...): an NVMe controller with a namespace a
+# qcow2 image; ",OPTS" after a file are the nvme-ns device's own options
+ndisk() {
+    local n=0 a
+    nd=(-device nvme,id=nvme0,serial=zns0)
+    for a in "$@"; do
+        n=$((n + 1))
+        nd+=(-blockdev "file,filename=${a%%,*},node-name=nf$n"
+             -blockdev "qcow2,file=nf$n,node-name=nd$n"
+             -device "nvme-ns,drive=nd$n,bus=nvme0,nsid=$n${a#"${a%%,*}"}")
+    done
+}
+fresh 1G
+nimg=$W/nvme1.qcow2
+"$BUILD/qemu-img" create -q -f qcow2 -o "$NGEOMETRY" "$nimg" 1G
+ndisk "$nimg"
+echo 'loadmod nvme' > "$W/nvme-prep"
+if [ "$mode" = fast ]; then
+    fio_run guest-new-fio-zbd /dev/vda "-o 8 $(printf -- '-t %s ' $FIO_FAST)" - "${disk[@]}"
+    # shellcheck disable=SC2086
+    fio_judge guest-new-fio-zbd "$(echo $FIO_FAST | wc -w)"
+    fio_run guest-new-fio-zbd-nvme /dev/nvme0n1 \
+        "-o 8 $(printf -- '-t %s ' $FIO_NVME_FAST)" "$W/nvme-prep" "${nd[@]}"
+    # shellcheck disable=SC2086
+    FIO_NO_CONV=1 fio_judge guest-new-fio-zbd-nvme "$(echo $FIO_NVME_FAST | wc -w)"
+fi
+image_check guest-new-fio-image-check
+img=$nimg image_check guest-new-fio-nvme-image-check
+
+# Zoned XFS on the NVMe namespace, its data section on a plain namespace
+# (nsid 2), the zoned namespace's cache off: every write the guest saw
+# complete is durable, so a power cut after sync loses no file
+xfs_nvme() {
+    local name=$1 nsopts=$2 fs=xfs
+    "$BUILD/qemu-img" create -q -f qcow2 -o "$NGEOMETRY" "$nimg" 1G
+    "$BUILD/qemu-img" create -q -f qcow2 "$W/nvme-plain.qcow2" 1G
+    ndisk "$nimg$nsopts" "$W/nvme-plain.qcow2"
+    compose "$W/$name-write.sh" FS=xfs NVME_NS=2 PHASE=write -- \
+        "$T/nvme-prep.sh" "$T/nvme-fs.sh" "$T/fs.sh"
+    compose "$W/$name-check.sh" FS=xfs NVME_NS=2 PHASE=check -- \
+        "$T/nvme-prep.sh" "$T/nvme-fs.sh" "$T/fs.sh"
+    cut_run "$name" "${nd[@]}"
+    grep -q '^remount: [0-9]* files intact$' "$W/$name-write.out" &&
+        grep -q '^zones written on nsid 1: [1-9][0-9]*$' "$W/$name-write.out" &&
+        [ "$(grep -c '^xfs_repair -n: clean$' "$W/$name-write.out")" = 1 ] &&
+        echo "$name-remount pass" || echo "$name-remount fail"
+    power_cut_judge "$name-power-cut" "$W/$name-write.out" "$W/$name-check.out"
+    grep -q '^xfs_repair -n: clean$' "$W/$name-check.out" &&
+        echo "$name-repair-after-cut pass" || echo "$name-repair-after-cut fail"
+    img=$nimg image_check "$name-image-check" after-cut
+}
+xfs_nvme guest-new-xfs-nvme-nocache ,write-cache=off
+
+# XFS's unflushed realtime data after sync (the namespace's cache on): the
+# Linux 7.2 finding of docs/system/devices/nvme.rst.  The guest writes
+# files with fsync, one more without, then runs sync(1) and the power is
+# cut.  sync writes that file back with Zone Appends and commits XFS's log
+# on the data namespace, but flushes only the data namespace: the appends
+# are in the zoned namespace's volatile cache, lost with the power, while
+# the durable log counts them, and the mount fails ("zone N has used
+# counter (X) larger than write pointer (Y)").
+#   *-flushed-durable: our device's part.  From QEMU's trace: every Zone
+#     Append completed before the zoned namespace's last Flush lies below
+#     the write pointer the image has after the cut.
+#   *-kernel-finding: pass when the mount failed so and what XFS lost
+#     is only what was appended after that last Flush (the kernel's
+#     part); skip when this run's mount succeeded.
+xfs_cut() {
+    local name=$1 wout=$W/$1-write.out cout=$W/$1-check.out tr=$W/$1.trace
+    local lbs last lost
+    "$BUILD/qemu-img" create -q -f qcow2 -o "$NGEOMETRY" "$nimg" 1G
+    "$BUILD/qemu-img" create -q -f qcow2 "$W/nvme-plain.qcow2" 1G
+    ndisk "$nimg" "$W/nvme-plain.qcow2"
+    compose "$W/$name-write.sh" NVME_NS=2 PHASE=write -- "$T/nvme-prep.sh" "$T/xfs-cut.sh"
+    compose "$W/$name-check.sh" NVME_NS=2 PHASE=check -- "$T/nvme-prep.sh" "$T/xfs-cut.sh"
+    GUEST_KILL_AT="=== SYNCED ===" "$TOP/harness/guest/run.sh" \
+        "$W/$name-write.sh" "${nd[@]}" -trace pci_nvme_flush_ns \
+        -trace pci_nvme_zbd_append -D "$tr" > "$wout" 2>&1 || true
+    "$TOP/harness/guest/run.sh" "$W/$name-check.sh" "${nd[@]}" > "$cout" 2>&1 || true
+    cat "$wout" "$cout" >&2
+    lbs=$(sed -n 's/^LBS \([0-9]*\)$/\1/p' "$wout")
+    last=$(grep -n '^pci_nvme_flush_ns nsid 0x1$' "$tr" | tail -n1 | cut -d: -f1)
+    if [ -z "$lbs" ] || [ -z "$last" ]; then
+        echo "$name-flushed-durable fail: the run left no trace of flushes"
+        return
+    fi
+    # The image's zones after the cut: "START WP COND" in bytes
+    "$BUILD/qemu-io" -f qcow2 -c "zrp 0 1024" "$nimg" |
+        sed -n 's/^start: 0x\([0-9a-f]*\),.*wptr 0x\([0-9a-f]*\), zcond:\([0-9]*\),.*/\1 \2 \3/p' |
+        while read -r start wp cond; do
+            echo "$((16#$start * 512)) $((16#$wp * 512)) $cond"
+        done > "$W/$name.zones"
+    local -a zwp zcond
+    while read -r start wp cond; do
+        zwp+=("$wp")
+        zcond+=("$cond")
+    done < "$W/$name.zones"
+    # below before|after: the appends of the trace (before its line
+    # $last, or after it) that end above their zone's write pointer
+    # after the cut (full zones excepted)
+    below() {
+        local n=0 l slba nlb end zi
+        local -a f
+        while IFS= read -r l; do
+            n=$((n + 1))
+            [[ $l = pci_nvme_zbd_append* ]] || continue
+            if [ "$1" = before ]; then
+                [ "$n" -lt "$last" ] || continue
+            else
+                [ "$n" -gt "$last" ] || continue
+            fi
+            read -ra f <<<"$l"    # NAME cid C written at slba 0xS nlb N fua F
+            slba=$((f[6])) nlb=${f[8]}
+            end=$(((slba + nlb) * lbs))
+            zi=$((slba * lbs / (4 * 1048576)))
+            [ "${zcond[zi]}" != 14 ] && [ "$end" -gt "${zwp[zi]}" ] &&
+                echo "slba ${f[6]} nlb $nlb"
+        done < "$tr"
+        return 0
+    }
+    lost=$(below before)
+    if [ -z "$lost" ]; then
+        echo "$name-flushed-durable pass"
+    else
+        echo "$name-flushed-durable fail: appends completed before the last flush are lost: $lost"
+    fi
+    if grep -q '^MOUNT ok$' "$cout"; then
+        echo "$name-kernel-finding skip: XFS mounted after this cut"
+    elif grep -q 'has used counter .* larger than write pointer' "$cout" &&
+         [ -z "$lost" ] && [ -n "$(below after)" ]; then
+        echo "$name-kernel-finding pass"
+        grep -m1 'has used counter' "$cout" | sed 's/^/  /' >&2
+    else
+        echo "$name-kernel-finding fail"
+    fi
+}
+xfs_cut guest-new-xfs-cut
