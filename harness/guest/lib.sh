@@ -178,3 +178,18 @@ cut_run() {
         > "$W/$name-check.out" 2>&1 || true
     cat "$W/$name-write.out" "$W/$name-check.out" >&2
 }
+# fio_compare NAME BASE NTESTS: the suite's run NAME next to its
+# baseline BASE (another device, same geometry, same guest): all NTESTS
+# ran, every test that passes on BASE passes on NAME, every failure of
+# NAME is one of BASE's, and every skip is one fio_judge explains
+fio_compare() {
+    local name=$1 base=$2 t st r ok=pass shared
+    shared=$(awk '$2 == "FAIL" { print $1 }' "$W/$base.results" | tr '\n' ' ')
+    while read -r t st r; do
+        [ "$st" = PASS ] || continue
+        grep -q "^$t PASS" "$W/$name.results" || ok=fail
+    done < "$W/$base.results"
+    # shellcheck disable=SC2086
+    [ "$(fio_judge "$name" "$3" $shared)" = "$name pass" ] || ok=fail
+    echo "$name-vs-baseline $ok"
+}
