@@ -4,7 +4,8 @@
 # device the ZNS namespace nsid 1, the data section on nsid 2, as an
 # application that syncs after its fsyncs uses it.  The host prepends
 #   PHASE  write: make the filesystem, mount it, write FILES files of 256
-#                 KiB each with fsync(2) after each, one more without,
+#                 KiB each (the same data: "RND <sha256>") with fsync(2)
+#                 after each, one more without,
 #                 then sync(1); print "=== SYNCED ===" and wait (the host
 #                 cuts the power)
 #          check: mount it; "MOUNT ok" and every file's checksum, or
@@ -22,6 +23,7 @@ if [ "$PHASE" = write ]; then
         { cat /tmp/mkfs.out; fail "mkfs.xfs"; }
     mnt || fail "mount"
     dd if=/dev/urandom of=/tmp/rnd bs=256k count=1 2>/dev/null
+    echo "RND $(sha256sum < /tmp/rnd | cut -d' ' -f1)"
     for i in $(seq "${FILES:-24}"); do
         cp /tmp/rnd $M/f$i && /gnu/bin/sync $M/f$i || fail "write f$i"
     done
