@@ -13,6 +13,7 @@ PKGS="gcc make patch rsync git xz-utils dpkg-dev ca-certificates
       ninja-build pkg-config flex bison python3 python3-venv ccache
       libglib2.0-dev libaio-dev liburing-dev zlib1g-dev libzstd-dev libfdt-dev
       seabios ipxe-qemu gcc-multilib time cpio binutils device-tree-compiler
+      zstd
       ${HARNESS_EXTRA_PKGS:-}"
 # Packages from newer releases: NAME/RELEASE
 NEWER="python3-pycotap/bookworm-backports python3-qemu-qmp/trixie-backports"

@@ -113,7 +113,9 @@ fetch_pinned() {
         *.deb) dst=$G.tmp/debs ;;
         *) dst=$G.tmp/src ;;
         esac
-        if curl -fsS -o "$dst/$f" "${mirror%/}/$path" 2>/dev/null &&
+        if /usr/lib/apt/apt-helper -qq -o APT::Sandbox::User=root \
+               download-file "${mirror%/}/$path" "$dst/$f" "SHA256:$sum" \
+               > /dev/null 2>&1 &&
            echo "$sum  $dst/$f" | sha256sum -c --quiet - >/dev/null 2>&1; then
             continue
         fi

@@ -80,7 +80,8 @@ if [ "$mode" = full ]; then
     # QEMU's NVMe ZNS emulation of a raw file for our namespace
     compose "$W/nullb-prep" NULLB_SIZE=1024 NULLB_ZONE_SIZE=4 NULLB_ZONE_CAP=3 \
         NULLB_CONV=8 NULLB_MAX_OPEN=8 NULLB_MAX_ACTIVE=12 -- "$T/nullb.sh"
-    fio_run guest-new-fio-zbd-null_blk /dev/zbd0 "-o 8" "$W/nullb-prep"
+    # (null_blk keeps its 1 GiB in the guest's memory)
+    GUEST_MEM=3G fio_run guest-new-fio-zbd-null_blk /dev/zbd0 "-o 8" "$W/nullb-prep"
     fio_run guest-new-fio-zbd-full /dev/vda "-o 8" - "${disk[@]}"
     truncate -s 0 "$W/nvme.raw" && truncate -s 1G "$W/nvme.raw"
     fio_run guest-new-fio-zbd-nvme-baseline /dev/nvme0n1 "-o 8" "$W/nvme-prep" \

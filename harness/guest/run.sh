@@ -7,6 +7,7 @@
 # GUEST_TIMEOUT (seconds, default 300) bounds the whole run.
 # GUEST_KILL_AT=TEXT: when the guest prints TEXT, QEMU is killed with
 # SIGKILL (a power cut); the run then passes if TEXT was seen.
+# GUEST_MEM: the guest's memory (default 1G).
 # GUEST=new boots the newest guest (Debian sid's kernel and tools; see
 # build.sh) instead of the long-term one.
 
@@ -37,7 +38,7 @@ if [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
 fi
 set +e
 timeout --foreground -k 10 "${GUEST_TIMEOUT:-300}" \
-    "$BUILD/qemu-system-x86_64" -M q35,accel=$accel -smp 2 -m 1G \
+    "$BUILD/qemu-system-x86_64" -M q35,accel=$accel -smp 2 -m "${GUEST_MEM:-1G}" \
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$G/vmlinuz" -initrd "$w/initrd" \
     -append "console=ttyS0 quiet loglevel=1 panic=-1" "$@" > "$w/console" 2>&1 &

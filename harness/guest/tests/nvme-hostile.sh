@@ -45,12 +45,12 @@ h() {
 zms() {
     sa=0
     [ -n "${3:-}" ] && sa=0x100
-    echo io-passthru $D -o 0x79 -n 1 --cdw10=$2 --cdw13="$(printf '0x%x' $(($1 | sa)))"
+    echo io-passthru $D --opcode=0x79 -n 1 --cdw10=$2 --cdw13="$(printf '0x%x' $(($1 | sa)))"
 }
 # zmr SLBA CDW13 BYTES: Zone Management Receive (0x7a) into /tmp/rep
 zmr() {
     rm -f /tmp/rep
-    echo io-passthru $D -o 0x7a -n 1 -r -l $3 -i /tmp/rep --cdw10=$1 \
+    echo io-passthru $D --opcode=0x7a -n 1 -r -l $3 -i /tmp/rep --cdw10=$1 \
         --cdw12=$(($3 / 4 - 1)) --cdw13="$(printf '0x%x' "$2")"
 }
 # io OPCODE SLBA NLB [fua]: write (0x01), read (0x02), zone append (0x7d)
@@ -60,7 +60,7 @@ io() {
     [ "$1" = 0x02 ] && dir="-r -i /tmp/rd"
     fua=0
     [ -n "${4:-}" ] && fua=0x40000000
-    echo io-passthru $D -o $1 -n 1 $dir -l $(($3 * LBS)) --cdw10=$2 \
+    echo io-passthru $D --opcode=$1 -n 1 $dir -l $(($3 * LBS)) --cdw10=$2 \
         --cdw12="$(printf '0x%x' $(($3 - 1 | fua)))"
 }
 # ok NVME-ARGS...: a step that must succeed
@@ -195,13 +195,13 @@ h "receive, SLBA past the namespace end" $(zmr $NSZE 0 4096)
 # Admin commands about the ZNS command set (Identify, CNS 5 and 6 with a
 # CSI; Get Log Page 5, Commands Supported and Effects, of CSI 2)
 h "identify the ZNS namespace (CNS 5, CSI 2)" \
-    admin-passthru $D -o 0x06 -n 1 -r -l 4096 -i /tmp/id --cdw10=5 --cdw11=0x02000000
+    admin-passthru $D --opcode=0x06 -n 1 -r -l 4096 -i /tmp/id --cdw10=5 --cdw11=0x02000000
 h "identify CNS 5, CSI 2, of an invalid namespace (0xfffffff0)" \
-    admin-passthru $D -o 0x06 -n 0xfffffff0 -r -l 4096 -i /tmp/id --cdw10=5 --cdw11=0x02000000
+    admin-passthru $D --opcode=0x06 -n 0xfffffff0 -r -l 4096 -i /tmp/id --cdw10=5 --cdw11=0x02000000
 h "identify the controller for an unknown command set (CNS 6, CSI 3)" \
-    admin-passthru $D -o 0x06 -r -l 4096 -i /tmp/id --cdw10=6 --cdw11=0x03000000
+    admin-passthru $D --opcode=0x06 -r -l 4096 -i /tmp/id --cdw10=6 --cdw11=0x03000000
 h "commands supported and effects log of the ZNS command set" \
-    admin-passthru $D -o 0x02 -r -l 4096 -i /tmp/log --cdw10=0x03ff0005 --cdw14=0x02000000
+    admin-passthru $D --opcode=0x02 -r -l 4096 -i /tmp/log --cdw10=0x03ff0005 --cdw14=0x02000000
 for o in 0x79 0x7a 0x7d; do
     echo "S effects of opcode $o: csupp=$(($(/gnu/bin/od -A n -t u4 -j $((1024 + 4 * o)) -N 4 /tmp/log) & 1))"
 done
