@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# A Linux test guest, from Debian's packages only.  The long-term one:
-# a 6.12 kernel from bookworm-backports (zoned virtio-blk needs Linux 6.3)
-# and an initramfs made here: busybox, util-linux (blkzone, blkdiscard),
-# fio 3.33 with its zoned suite t/zbd from Debian's fio source package,
-# f2fs-tools,
-# btrfs-progs, zonefs-tools, nvme-cli 2.3 (nvme zns, io-passthru), GNU
-# bash/grep/sed/coreutils for the fio suite (in /gnu/bin), and the kernel
-# modules the tests load with `loadmod`.
-
-# The test guests, from Debian's packages only.  GUEST picks one:
-#   lts (default): the guest described above, cached in build/guest;
-#   new: Debian sid's newest kernel (7.x) and tools, cached in
-#        build/guest-new: xfsprogs (zoned XFS), fio 3.41 with t/zbd from
-#        its source tarball, nvme-cli 2.16, util-linux 2.42, sg3-utils
+# The Linux test guests, from Debian's packages only.  GUEST picks one:
+#   lts (default), cached in build/guest: a 6.12 kernel from
+#        bookworm-backports (zoned virtio-blk needs Linux 6.3) and an
+#        initramfs made here: busybox, util-linux (blkzone, blkdiscard),
+#        fio 3.33 with its zoned suite t/zbd from Debian's fio source
+#        package, f2fs-tools, btrfs-progs, zonefs-tools, nvme-cli 2.3 (nvme
+#        zns, io-passthru), GNU bash/grep/sed/coreutils for the fio suite
+#        (in /gnu/bin), and the kernel modules the tests load with
+#        `loadmod`;
+#   new, cached in build/guest-new: the same from Debian sid, its newest
+#        kernel (7.x) and tools: xfsprogs (zoned XFS), fio 3.41 with t/zbd
+#        from its source tarball, nvme-cli 2.16, util-linux 2.42, sg3-utils
 #        (fio's zoned suite asks sg_inq), zonefs-tools 1.7, btrfs-progs,
 #        f2fs-tools.  sid moves every day: its files are pinned in
 #        new.lock (path in the archive and SHA-256); a pinned file the
