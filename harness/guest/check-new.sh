@@ -124,7 +124,7 @@ xfs_nvme() {
 xfs_nvme guest-new-xfs-nvme-nocache ,write-cache=off
 
 # XFS's unflushed realtime data after sync (the namespace's cache on): the
-# Linux 7.2 finding of docs/system/devices/nvme.rst.  The guest writes
+# Linux 7.2 finding that README.rst describes.  The guest writes
 # files with fsync, one more without, then runs sync(1) and the power is
 # cut.  sync writes that file back with Zone Appends and commits XFS's log
 # on the data namespace, but flushes only the data namespace: the appends
