@@ -20,7 +20,7 @@ blkzone report -o $((8 * Z)) -c 1 /dev/vda >/dev/null
 dd if=/dev/zero of=/dev/vda bs=1M seek=32 count=3 oflag=direct 2>/dev/null
 echo "write to a full zone: $(dd if=/tmp/d of=/dev/vda bs=64k \
     seek=$((8 * 64 + 48)) count=1 oflag=direct 2>&1 | err)"
-blkzone report -o $((8 * Z)) -c 1 /dev/vda | sed -n 's/.*zcond:\(14\)(fu).*/zone 8: full/p'
+blkzone report -o $((8 * Z)) -c 1 /dev/vda | sed -n 's/.*zcond: *\(14\)(fu).*/zone 8: full/p'
 echo "write zeroes ahead of the write pointer of an empty zone: $(/usr/sbin/blkdiscard \
     -z -o $((12 * Z * 512 + 65536)) -l 65536 /dev/vda 2>&1 | err)"
 blkzone report -o $((12 * Z)) -c 1 /dev/vda >/dev/null
