@@ -102,8 +102,21 @@ img=$nimg image_check guest-new-fio-nvme-image-check
 # Zoned XFS on the NVMe namespace, its data section on a plain namespace
 # (nsid 2), the zoned namespace's cache off: every write the guest saw
 # complete is durable, so a power cut after sync loses no file
+# xfs_judge NAME IMAGE: fs.sh's XFS runs NAME-write and NAME-check (after
+# cut_run): the files intact after the remount, xfs_repair -n clean after
+# it and after the power cut, every checksum kept, IMAGE clean
+xfs_judge() {
+    local name=$1
+    grep -q '^remount: [0-9]* files intact$' "$W/$name-write.out" &&
+        [ "$(grep -c '^xfs_repair -n: clean$' "$W/$name-write.out")" = 1 ] &&
+        echo "$name-remount pass" || echo "$name-remount fail"
+    power_cut_judge "$name-power-cut" "$W/$name-write.out" "$W/$name-check.out"
+    grep -q '^xfs_repair -n: clean$' "$W/$name-check.out" &&
+        echo "$name-repair-after-cut pass" || echo "$name-repair-after-cut fail"
+    img=$2 image_check "$name-image-check" after-cut
+}
 xfs_nvme() {
-    local name=$1 nsopts=$2 fs=xfs
+    local name=$1 nsopts=$2
     "$BUILD/qemu-img" create -q -f qcow2 -o "$NGEOMETRY" "$nimg" 1G
     "$BUILD/qemu-img" create -q -f qcow2 "$W/nvme-plain.qcow2" 1G
     ndisk "$nimg$nsopts" "$W/nvme-plain.qcow2"
@@ -112,14 +125,9 @@ xfs_nvme() {
     compose "$W/$name-check.sh" FS=xfs NVME_NS=2 PHASE=check -- \
         "$T/nvme-prep.sh" "$T/nvme-fs.sh" "$T/fs.sh"
     cut_run "$name" "${nd[@]}"
-    grep -q '^remount: [0-9]* files intact$' "$W/$name-write.out" &&
-        grep -q '^zones written on nsid 1: [1-9][0-9]*$' "$W/$name-write.out" &&
-        [ "$(grep -c '^xfs_repair -n: clean$' "$W/$name-write.out")" = 1 ] &&
-        echo "$name-remount pass" || echo "$name-remount fail"
-    power_cut_judge "$name-power-cut" "$W/$name-write.out" "$W/$name-check.out"
-    grep -q '^xfs_repair -n: clean$' "$W/$name-check.out" &&
-        echo "$name-repair-after-cut pass" || echo "$name-repair-after-cut fail"
-    img=$nimg image_check "$name-image-check" after-cut
+    grep -q '^zones written on nsid 1: [1-9][0-9]*$' "$W/$name-write.out" &&
+        echo "$name-zones-written pass" || echo "$name-zones-written fail"
+    xfs_judge "$name" "$nimg"
 }
 xfs_nvme guest-new-xfs-nvme-nocache ,write-cache=off
 
@@ -238,11 +246,7 @@ if [ "$mode" = full ]; then
         compose "$W/$name-write.sh" "${vars[@]}" PHASE=write -- "$T/fs.sh"
         compose "$W/$name-check.sh" "${vars[@]}" PHASE=check -- "$T/fs.sh"
         cut_run "$name" "${d[@]}"
-        grep -q '^remount: [0-9]* files intact$' "$W/$name-write.out" &&
-            [ "$(grep -c '^xfs_repair -n: clean$' "$W/$name-write.out")" = 1 ] &&
-            echo "$name-remount pass" || echo "$name-remount fail"
-        power_cut_judge "$name-power-cut" "$W/$name-write.out" "$W/$name-check.out"
-        image_check "$name-image-check" after-cut
+        xfs_judge "$name" "$img"
     }
     xfs_virtio guest-new-xfs-virtio-rtdev "$NGEOMETRY" plain
     xfs_virtio guest-new-xfs-virtio-internal \
