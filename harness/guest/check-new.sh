@@ -12,7 +12,8 @@
 #        data section on a plain namespace) whose cache is off
 #        (write-cache=off): remount, xfs_repair -n, a power cut after
 #        sync keeps every file; the XFS finding with the cache on
-#        (xfs_cut below)
+#        (xfs_cut below); the kernel's finding on rotational zoned disks
+#        (rotational.sh, next to null_blk)
 #   full (make check-guest): that, fio 3.41's whole suite on both
 #        front-ends next to null_blk and QEMU's NVMe ZNS in the same guest;
 #        zoned XFS on virtio-blk (a zoned realtime disk and a plain data
@@ -42,6 +43,33 @@ blkzone_test guest-new "$W/kernel" "$T/blkzone.sh"
 k=$(sed -n 's/^kernel \([0-9]*\)\..*/\1/p' "$W/guest-new-blkzone.out")
 [ "${k:-0}" -ge 7 ] && echo "guest-new-kernel pass" ||
     echo "guest-new-kernel fail: $(grep -m1 '^kernel ' "$W/guest-new-blkzone.out")"
+
+# The kernel finding on rotational zoned disks (README.rst): after Linux
+# itself refused a write past the capacity of an empty zone, it refuses
+# every write to that zone until a reset, on null_blk made rotational as on
+# our disk (Linux sees every virtio-blk disk as rotational), not on
+# null_blk as it comes.  It is the kernel's, not ours, only if none of
+# those writes reached QEMU: the trace must show one write to zone 8, the
+# one after the reset
+rot=$W/rotational
+{ echo '#!/bin/sh'
+  echo 'NULLB_SIZE=256 NULLB_ZONE_SIZE=4 NULLB_ZONE_CAP=3 NULLB_CONV=8'
+  echo 'NULLB_MAX_OPEN=8 NULLB_MAX_ACTIVE=12'
+  cat "$T/nullb.sh"
+  echo 'NULLB_NAME=zbd1 NULLB_ROTATIONAL=1'
+  cat "$T/nullb.sh" "$T/rotational.sh"; } > "$rot"
+fresh
+"$TOP/harness/guest/run.sh" "$rot" "${disk[@]}" -D "$W/rotational.trace" \
+    -trace virtio_blk_handle_write > "$W/rotational.out" 2>&1 || true
+cat "$W/rotational.out" >&2
+expect guest-new-rotational-kernel-finding "$W/rotational.out" \
+    "/dev/zbd0 rotational=0: past the capacity refused, at the write pointer after a report accepted, after a reset accepted" \
+    "/dev/zbd1 rotational=1: past the capacity refused, at the write pointer after a report refused, after a reset accepted" \
+    "/dev/vda rotational=1: past the capacity refused, at the write pointer after a report refused, after a reset accepted"
+z8=$(grep -o 'sector [0-9]* nsectors' "$W/rotational.trace" |
+     awk '$2 >= 65536 && $2 < 73728 { print $2 }' | tr '\n' ' ')
+[ "$z8" = "65536 " ] && echo "guest-new-rotational-not-ours pass" ||
+    echo "guest-new-rotational-not-ours fail: writes to zone 8 in QEMU: $z8"
 
 # fio 3.41's zoned suite: on virtio-blk with conventional zones, and on
 # an NVMe ZNS namespace (the same geometry without them)
