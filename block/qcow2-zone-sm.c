@@ -9,6 +9,7 @@
  *   EMPTY/CLOSED/IMPLICIT OPEN  --open-->  EXPLICIT OPEN
  *   IMPLICIT/EXPLICIT OPEN  --close-->  CLOSED (EMPTY if nothing written)
  *   any  --finish-->  FULL,  any  --reset-->  EMPTY
+ *   any  --fail-->  READ ONLY or OFFLINE  --heal-->  as its write pointer says
  *
  * Resources: open zones (implicit + explicit) count against max_open,
  * open and closed zones against max_active.  When a zone must be opened at
@@ -310,5 +311,35 @@ int zone_sm_reset(ZoneSM *sm, uint32_t z)
         return 0;
     default:
         return -EINVAL;
+    }
+}
+
+int zone_sm_fail(ZoneSM *sm, uint32_t z, BlockZoneState cond)
+{
+    assert(cond == BLK_ZS_RDONLY || cond == BLK_ZS_OFFLINE);
+    switch (state(sm, z)) {
+    case BLK_ZS_NOT_WP:
+        return -EINVAL;
+    case BLK_ZS_IOPEN:
+    case BLK_ZS_EOPEN:
+        leave_open(sm, z);
+        /* fall through */
+    case BLK_ZS_CLOSED:
+        sm->nr_active--;
+        break;
+    default:
+        break;
+    }
+    sm->cond[z] = cond;
+    return 0;
+}
+
+void zone_sm_heal(ZoneSM *sm, uint32_t z, bool empty, bool full)
+{
+    uint8_t st = state(sm, z);
+
+    if (st == BLK_ZS_RDONLY || st == BLK_ZS_OFFLINE) {
+        sm->cond[z] = BLK_ZS_EMPTY;
+        zone_sm_load(sm, z, empty, full);
     }
 }

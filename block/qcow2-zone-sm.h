@@ -80,4 +80,14 @@ int zone_sm_close(ZoneSM *sm, uint32_t z);
 int zone_sm_finish(ZoneSM *sm, uint32_t z);
 int zone_sm_reset(ZoneSM *sm, uint32_t z);
 
+/*
+ * Zone @z fails: it becomes READ ONLY or OFFLINE (@cond) whatever it was,
+ * and gives back its open and active resources.  -EINVAL for a
+ * conventional zone.
+ */
+int zone_sm_fail(ZoneSM *sm, uint32_t z, BlockZoneState cond);
+
+/* Failed zone @z is sound again, as zone_sm_load() finds it */
+void zone_sm_heal(ZoneSM *sm, uint32_t z, bool empty, bool full);
+
 #endif

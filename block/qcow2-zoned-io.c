@@ -354,7 +354,8 @@ static int check_range(Qcow2Zoned *z, uint64_t offset, uint64_t bytes,
  * capacity), -EINVAL the write is not at the write pointer
  * (or not sector aligned, or an append not at a zone start or too long),
  * -ERANGE it crosses the zone's capacity or a zone boundary,
- * -ETOOMANYREFS / -EOVERFLOW the open / active limit.  A write that is not
+ * -ETOOMANYREFS / -EOVERFLOW the open / active limit, -EROFS / -ENODEV
+ * the zone is READ ONLY / OFFLINE.  A write that is not
  * at the write pointer fails at once, as on a device.
  */
 int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
@@ -408,7 +409,11 @@ int coroutine_fn qcow2_zoned_write_begin(BlockDriverState *bs,
     if (append) {
         *offset = wp;
     }
-    if (zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL || wp == cap_end(z, idx)) {
+    ret = zone_failed_errno(zone_sm_cond(&z->sm, idx));
+    if (ret < 0) {
+        /* A zone that failed takes no data */
+    } else if (zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL ||
+               wp == cap_end(z, idx)) {
         /* Full, or about to be: what is in flight takes all that is left */
         ret = -EFBIG;
     } else if (*offset != wp) {
@@ -621,7 +626,8 @@ int qcow2_zoned_conventional_only(BlockDriverState *bs, int64_t offset,
  * A read of [@offset, @offset + @bytes) in pieces: returns the length of
  * the first piece (a run of conventional zones, or part of one sequential
  * zone) and sets *@valid to how many of its first bytes hold data: what
- * writes completed by now put there.  The rest reads as zeros.
+ * writes completed by now put there.  The rest reads as zeros.  An
+ * OFFLINE zone cannot be read: -ENODEV.
  */
 int64_t qcow2_zoned_read_piece(BlockDriverState *bs, int64_t offset,
                                int64_t bytes, int64_t *valid)
@@ -647,6 +653,11 @@ int64_t qcow2_zoned_read_piece(BlockDriverState *bs, int64_t offset,
     }
     end = MIN(offset + bytes, zone_start(g, idx) + g->zone_size);
     qemu_mutex_lock(&z->lock);
+    if (zone_sm_cond(&z->sm, idx) == BLK_ZS_OFFLINE) {
+        /* Nothing of an offline zone can be read */
+        qemu_mutex_unlock(&z->lock);
+        return -ENODEV;
+    }
     limit = done_wp(bs, idx);
     qemu_mutex_unlock(&z->lock);
     *valid = limit > offset ? MIN(end, limit) - offset : 0;
@@ -697,10 +708,10 @@ qcow2_zoned_co_report(BlockDriverState *bs, int64_t offset,
 
 /*
  * Zones @lo..@hi become the caller's: once none of them has writes in
- * flight or another owner, new writes to them wait until zones_release()
+ * flight or another owner, new writes to them wait until qcow2_zoned_release()
  */
-static void coroutine_fn zones_acquire(Qcow2Zoned *z, uint32_t lo,
-                                       uint32_t hi)
+void coroutine_fn qcow2_zoned_acquire(Qcow2Zoned *z, uint32_t lo,
+                                      uint32_t hi)
 {
     GHashTableIter it;
     gpointer key;
@@ -721,8 +732,8 @@ static void coroutine_fn zones_acquire(Qcow2Zoned *z, uint32_t lo,
     qemu_mutex_unlock(&z->lock);
 }
 
-static void coroutine_fn zones_release(Qcow2Zoned *z, uint32_t lo,
-                                       uint32_t hi)
+void coroutine_fn qcow2_zoned_release(Qcow2Zoned *z, uint32_t lo,
+                                      uint32_t hi)
 {
     qemu_mutex_lock(&z->lock);
     bitmap_clear(z->owned, lo, hi - lo + 1);
@@ -748,20 +759,25 @@ discard_range(BlockDriverState *bs, uint64_t offset, uint64_t bytes)
     return ret;
 }
 
-/* A reset changes zone @idx: it is sequential and holds something */
+/*
+ * A reset changes zone @idx: it is sequential, sound, and holds something
+ * or has an attribute
+ */
 static bool needs_reset(BlockDriverState *bs, uint32_t idx)
 {
     BDRVQcow2State *s = bs->opaque;
     Qcow2Zoned *z = s->zoned;
 
     return is_seq(&z->geo, idx) &&
+           !zone_failed_errno(zone_sm_cond(&z->sm, idx)) &&
            (bs->wps->wp[idx] != zone_start(&z->geo, idx) ||
-            zone_sm_cond(&z->sm, idx) != BLK_ZS_EMPTY);
+            zone_sm_cond(&z->sm, idx) != BLK_ZS_EMPTY ||
+            (z->fault[idx] & QCOW2_ZONED_FAULT_ATTRS));
 }
 
 /*
  * Reset zones @lo..@hi, which the caller owns: their entries first,
- * durably, then memory; then their data
+ * durably, then memory; then their data.  Zones that failed are skipped.
  */
 static int coroutine_fn GRAPH_RDLOCK
 reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
@@ -786,7 +802,8 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
                                                           zone_start(g, idx));
 
             set_bit(idx - lo, reset);
-            if (!qcow2_zoned_stage(z, &u, idx, e)) {
+            /* A reset zone is recommended nothing any more */
+            if (!qcow2_zoned_stage_fault(z, &u, idx, e, 0)) {
                 ret = -ENOMEM;
             }
         }
@@ -805,6 +822,7 @@ reset_zones(BlockDriverState *bs, uint32_t lo, uint32_t hi)
              idx = find_next_bit(reset, hi - lo + 1, idx + 1)) {
             set_wp(bs, lo + idx, zone_start(g, lo + idx));
             zone_sm_reset(&z->sm, lo + idx);
+            z->fault[lo + idx] = 0;
             clear_bit(lo + idx, z->dirty);
             clear_bit(lo + idx, z->unstable);
             clear_bit(lo + idx, z->unsettled);
@@ -854,6 +872,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     uint64_t zend = MIN(zone_start(g, idx) + g->zone_size, z->disk_size);
     uint64_t wp, aligned;
     bool full, dirty;
+    uint8_t fault;
     Qcow2ZonedEntry e;
     Qcow2ZonedUpdate u;
     int ret = 0;
@@ -863,8 +882,10 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
     wp = bs->wps->wp[idx];
     full = zone_sm_cond(&z->sm, idx) == BLK_ZS_FULL;
     dirty = test_bit(idx, z->dirty);
+    ret = zone_failed_errno(zone_sm_cond(&z->sm, idx));
+    fault = z->fault[idx] & ~QCOW2_ZONED_FAULT_FZR;
     qemu_mutex_unlock(&z->lock);
-    if (full && !dirty) {
+    if (ret < 0 || (full && !dirty && fault == z->fault[idx])) {
         goto out;
     }
     /* What a failed write or a crash left past the write pointer goes */
@@ -893,7 +914,8 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
 
     e = qcow2_zoned_settled_entry(g, idx, cap_end(z, idx));
     qcow2_zoned_update_init(bs, &u);
-    ret = qcow2_zoned_stage(z, &u, idx, e) ?
+    /* A full zone is not recommended to be finished any more */
+    ret = qcow2_zoned_stage_fault(z, &u, idx, e, fault) ?
           qcow2_zoned_write_staged(bs, &u) : -ENOMEM;
     trace_qcow2_zoned_finish(bs, idx, ret);
     if (ret < 0) {
@@ -905,6 +927,7 @@ finish_zone(BlockDriverState *bs, uint32_t idx)
         qemu_mutex_lock(&z->lock);
         set_wp(bs, idx, cap_end(z, idx));
         zone_sm_finish(&z->sm, idx);
+        z->fault[idx] = fault;
         clear_bit(idx, z->dirty);
         clear_bit(idx, z->unstable);
         clear_bit(idx, z->unsettled);
@@ -961,6 +984,10 @@ qcow2_zoned_co_mgmt(BlockDriverState *bs, BlockZoneOp op, int64_t offset,
             qemu_co_queue_wait(&z->idle, &z->lock);
         }
         for (idx = lo; idx <= hi && ret >= 0; idx++) {
+            ret = zone_failed_errno(zone_sm_cond(&z->sm, idx));
+            if (ret < 0) {
+                break;
+            }
             if (op == BLK_ZO_CLOSE) {
                 ret = zone_sm_close(&z->sm, idx);
                 continue;
@@ -973,16 +1000,24 @@ qcow2_zoned_co_mgmt(BlockDriverState *bs, BlockZoneOp op, int64_t offset,
         qemu_mutex_unlock(&z->lock);
         break;
     case BLK_ZO_FINISH:
-        zones_acquire(z, lo, hi);
+        qcow2_zoned_acquire(z, lo, hi);
         for (idx = lo; idx <= hi && ret >= 0; idx++) {
             ret = finish_zone(bs, idx);
         }
-        zones_release(z, lo, hi);
+        qcow2_zoned_release(z, lo, hi);
         break;
     case BLK_ZO_RESET:
-        zones_acquire(z, lo, hi);
-        ret = reset_zones(bs, lo, hi);
-        zones_release(z, lo, hi);
+        qcow2_zoned_acquire(z, lo, hi);
+        /* Resetting the whole device skips zones that failed, too */
+        for (idx = lo; idx <= hi && !all && ret == 0; idx++) {
+            qemu_mutex_lock(&z->lock);
+            ret = zone_failed_errno(zone_sm_cond(&z->sm, idx));
+            qemu_mutex_unlock(&z->lock);
+        }
+        if (ret == 0) {
+            ret = reset_zones(bs, lo, hi);
+        }
+        qcow2_zoned_release(z, lo, hi);
         break;
     default:
         ret = -ENOTSUP;

@@ -360,27 +360,53 @@ void qcow2_zoned_ext_data(BlockDriverState *bs,
  * Decode the table entry @e of zone @idx: its write pointer into @wp (the
  * block layer's form: an absolute offset, bit 63 for a conventional zone),
  * and, for a sequential zone, where its last completed flush left it into
- * @flushed (relative).  Returns false if the entry is invalid; @wp and
- * @flushed are then still within the zone.
+ * @flushed (relative) and its QCOW2_ZONED_FAULT_* bits into @fault, which
+ * only an image with the zone-faults feature (@faults) may have.  Returns
+ * false if the entry is invalid; @wp and @flushed are then still within
+ * the zone, and @fault 0.
  */
 static bool decode_entry(const Qcow2ZoneGeometry *g, uint64_t disk_size,
-                         uint32_t idx, const Qcow2ZonedEntry *e, uint64_t *wp,
-                         uint32_t *flushed)
+                         uint32_t idx, const Qcow2ZonedEntry *e, bool faults,
+                         uint64_t *wp, uint32_t *flushed, uint8_t *fault)
 {
     uint64_t v = be64_to_cpu(e->wp);
     uint32_t f = be32_to_cpu(e->flushed), crc = be32_to_cpu(e->crc);
     uint64_t cap = zone_capacity(g, disk_size, idx);
+    uint8_t bits = (v >> QCOW2_ZONED_FAULT_SHIFT) & QCOW2_ZONED_FAULT_MASK;
+    uint8_t failed;
 
+    *fault = 0;
     if (idx < g->conventional_zones) {
         /* The block layer's mark of a conventional zone: BDRV_ZT_IS_CONV() */
         *wp = zone_start(g, idx) | (1ULL << 63);
         *flushed = 0;
         return v == QCOW2_ZONED_ENTRY_CONV && !f && !crc;
     }
+    v &= ~((uint64_t)QCOW2_ZONED_FAULT_MASK << QCOW2_ZONED_FAULT_SHIFT);
     *wp = zone_start(g, idx) + MIN(v, cap);
     *flushed = MIN(f, *wp - zone_start(g, idx));
-    return v <= cap && f <= v && QEMU_IS_ALIGNED(v | f, BDRV_SECTOR_SIZE) &&
-           (f != v || !crc);
+    if (v > cap || f > v || !QEMU_IS_ALIGNED(v | f, BDRV_SECTOR_SIZE) ||
+        (f == v && crc)) {
+        return false;
+    }
+    /*
+     * A zone fails read-only or offline, not both, and with its data
+     * durable: its entry is settled
+     */
+    failed = bits & QCOW2_ZONED_FAULT_FAILED;
+    if (bits && (!faults || failed == QCOW2_ZONED_FAULT_FAILED ||
+                 (failed && f != v))) {
+        return false;
+    }
+    *fault = bits;
+    return true;
+}
+
+/* @e with the fault bits @fault of a sequential zone */
+static Qcow2ZonedEntry entry_with_fault(Qcow2ZonedEntry e, uint8_t fault)
+{
+    e.wp |= cpu_to_be64((uint64_t)fault << QCOW2_ZONED_FAULT_SHIFT);
+    return e;
 }
 
 /*
@@ -573,8 +599,9 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
     z->owned = bitmap_try_new(g->nr_zones);
     z->unstable = bitmap_try_new(g->nr_zones);
     z->unsettled = bitmap_try_new(g->nr_zones);
+    z->fault = g_try_new0(uint8_t, g->nr_zones);
     if (!z->table || !bs->wps || !z->flushed || !z->crc || !z->dirty ||
-        !z->owned || !z->unstable || !z->unsettled ||
+        !z->owned || !z->unstable || !z->unsettled || !z->fault ||
         !zone_sm_init(&z->sm, g->nr_zones, g->conventional_zones,
                       g->max_open_zones, g->max_active_zones)) {
         error_setg(errp, "Could not allocate the write pointers of %" PRIu32
@@ -591,8 +618,10 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
     for (i = 0; i < g->nr_zones; i++) {
         uint64_t *wp = &bs->wps->wp[i];
 
-        if (!decode_entry(g, z->disk_size, i, &z->table[i], wp,
-                          &z->flushed[i])) {
+        if (!decode_entry(g, z->disk_size, i, &z->table[i],
+                          s->incompatible_features &
+                          QCOW2_INCOMPAT_ZONE_FAULTS,
+                          wp, &z->flushed[i], &z->fault[i])) {
             if (!bad) {
                 error_setg(errp, "Zone %" PRIu32 " has an invalid write "
                            "pointer entry 0x%016" PRIx64 " %08" PRIx32 " %08"
@@ -619,6 +648,11 @@ load_wp_table(BlockDriverState *bs, uint32_t *bad, Error **errp)
     for (i = 0; i < g->nr_zones; i++) {
         zone_sm_load(&z->sm, i, bs->wps->wp[i] == zone_start(g, i),
                      bs->wps->wp[i] == cap_end(z, i));
+        if (z->fault[i] & QCOW2_ZONED_FAULT_FAILED) {
+            zone_sm_fail(&z->sm, i,
+                         z->fault[i] & QCOW2_ZONED_FAULT_OFFLINE ?
+                         BLK_ZS_OFFLINE : BLK_ZS_RDONLY);
+        }
     }
     z->busy = g_hash_table_new(NULL, NULL);
     qemu_mutex_init(&z->lock);
@@ -757,6 +791,7 @@ void qcow2_zoned_close(BlockDriverState *bs)
         g_free(z->owned);
         g_free(z->unstable);
         g_free(z->unsettled);
+        g_free(z->fault);
         g_free(z);
         s->zoned = NULL;
     }
@@ -955,12 +990,17 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
     for (i = 0; i < g->nr_zones; i++) {
         uint64_t wp;
         uint32_t flushed;
+        uint8_t fault;
 
-        if (decode_entry(g, disk_size, i, &table[i], &wp, &flushed)) {
+        if (decode_entry(g, disk_size, i, &table[i],
+                         s->incompatible_features & QCOW2_INCOMPAT_ZONE_FAULTS,
+                         &wp, &flushed, &fault)) {
             if (is_seq(g, i) && wp - zone_start(g, i) != flushed) {
                 unsettled++;
                 if (fix && z->loaded) {
-                    table[i] = qcow2_zoned_settled_entry(g, i, bs->wps->wp[i]);
+                    table[i] = entry_with_fault(
+                        qcow2_zoned_settled_entry(g, i, bs->wps->wp[i]),
+                        fault);
                 }
             }
             continue;
@@ -1011,6 +1051,7 @@ qcow2_zoned_co_check(BlockDriverState *bs, BdrvCheckResult *res,
         return ret;
     }
     if (z->table) {
+        /* Repaired zones are empty and sound, in memory as on disk */
         memcpy(z->table, table, wp_table_bytes(g));
         bitmap_zero(z->unsettled, g->nr_zones);
     }
@@ -1169,7 +1210,14 @@ void qcow2_zoned_update_free(Qcow2ZonedUpdate *u)
  * z->table_lock held.  Returns false if out of memory.
  */
 bool qcow2_zoned_stage(Qcow2Zoned *z, Qcow2ZonedUpdate *u, uint32_t idx,
-                        Qcow2ZonedEntry e)
+                       Qcow2ZonedEntry e)
+{
+    return qcow2_zoned_stage_fault(z, u, idx, e, z->fault[idx]);
+}
+
+/* qcow2_zoned_stage(), the zone's fault bits in the entry being @fault */
+bool qcow2_zoned_stage_fault(Qcow2Zoned *z, Qcow2ZonedUpdate *u, uint32_t idx,
+                             Qcow2ZonedEntry e, uint8_t fault)
 {
     uint64_t pos = (uint64_t)idx * sizeof(Qcow2ZonedEntry);
     uint64_t gstart = QEMU_ALIGN_DOWN(pos, u->granule);
@@ -1201,6 +1249,9 @@ bool qcow2_zoned_stage(Qcow2Zoned *z, Qcow2ZonedUpdate *u, uint32_t idx,
         memcpy(r->buf + r->len, (uint8_t *)z->table + r->start + r->len,
                gend - r->start - r->len);
         r->len = gend - r->start;
+    }
+    if (is_seq(&z->geo, idx)) {
+        e = entry_with_fault(e, fault);
     }
     memcpy(r->buf + (pos - r->start), &e, sizeof(e));
     return true;

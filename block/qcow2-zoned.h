@@ -23,6 +23,24 @@
 #define QCOW2_ZONED_ENTRY_CONV          (1ULL << 63)
 
 /*
+ * A sequential zone's faults: bits 59 to 62 of its entry's wp field, with
+ * the image's zone-faults feature bit.  FZR and RZR are attributes only
+ * (NVMe's Finish / Reset Zone Recommended); a READ ONLY or OFFLINE zone
+ * has failed.
+ */
+#define QCOW2_ZONED_FAULT_SHIFT         59
+#define QCOW2_ZONED_FAULT_FZR           (1 << 0)
+#define QCOW2_ZONED_FAULT_RZR           (1 << 1)
+#define QCOW2_ZONED_FAULT_RDONLY        (1 << 2)
+#define QCOW2_ZONED_FAULT_OFFLINE       (1 << 3)
+#define QCOW2_ZONED_FAULT_ATTRS \
+    (QCOW2_ZONED_FAULT_FZR | QCOW2_ZONED_FAULT_RZR)
+#define QCOW2_ZONED_FAULT_FAILED \
+    (QCOW2_ZONED_FAULT_RDONLY | QCOW2_ZONED_FAULT_OFFLINE)
+#define QCOW2_ZONED_FAULT_MASK \
+    (QCOW2_ZONED_FAULT_ATTRS | QCOW2_ZONED_FAULT_FAILED)
+
+/*
  * A write-pointer table entry, big-endian.  For a sequential zone: @wp and
  * @flushed relative to the zone's start, @crc the CRC-32C of the zone's
  * bytes in [@flushed, @wp).  An open trusts @wp only if @crc matches the
@@ -105,6 +123,12 @@ struct Qcow2Zoned {
     unsigned long *unstable;
     /* Zones whose entry on disk needs verification on open */
     unsigned long *unsettled;
+    /*
+     * Per zone: its QCOW2_ZONED_FAULT_* bits, as in its entry.  Changed
+     * with both @lock and @table_lock held, and staged into every entry
+     * written.  A failed zone's state in @sm is READ ONLY or OFFLINE.
+     */
+    uint8_t *fault;
     /* The next flush settles every zone (inactivation, close) */
     bool settle_all;
 
@@ -120,6 +144,15 @@ struct Qcow2Zoned {
      */
     bool verify_flush;
 };
+
+/*
+ * What a request to a zone in state @st gets if the zone failed: -EROFS
+ * for a READ ONLY zone (reads work), -ENODEV for an OFFLINE one; else 0
+ */
+static inline int zone_failed_errno(BlockZoneState st)
+{
+    return st == BLK_ZS_RDONLY ? -EROFS : st == BLK_ZS_OFFLINE ? -ENODEV : 0;
+}
 
 static inline uint64_t wp_table_bytes(const Qcow2ZoneGeometry *geo)
 {
@@ -182,6 +215,12 @@ Qcow2ZonedEntry qcow2_zoned_entry(const Qcow2ZoneGeometry *g, uint32_t idx,
 Qcow2ZonedEntry qcow2_zoned_settled_entry(const Qcow2ZoneGeometry *g,
                                           uint32_t idx, uint64_t wp);
 
+/* qcow2-zoned-io.c: zones that a reset, finish or fault owns */
+void coroutine_fn qcow2_zoned_acquire(Qcow2Zoned *z, uint32_t lo,
+                                      uint32_t hi);
+void coroutine_fn qcow2_zoned_release(Qcow2Zoned *z, uint32_t lo,
+                                      uint32_t hi);
+
 /* qcow2-zoned.c: flushing the image file, with its trace event */
 int coroutine_fn GRAPH_RDLOCK qcow2_zoned_flush_file(BlockDriverState *bs);
 
@@ -190,6 +229,8 @@ void qcow2_zoned_update_init(BlockDriverState *bs, Qcow2ZonedUpdate *u);
 void qcow2_zoned_update_free(Qcow2ZonedUpdate *u);
 bool qcow2_zoned_stage(Qcow2Zoned *z, Qcow2ZonedUpdate *u, uint32_t idx,
                        Qcow2ZonedEntry e);
+bool qcow2_zoned_stage_fault(Qcow2Zoned *z, Qcow2ZonedUpdate *u, uint32_t idx,
+                             Qcow2ZonedEntry e, uint8_t fault);
 int coroutine_fn GRAPH_RDLOCK
 qcow2_zoned_write_runs(BlockDriverState *bs, Qcow2ZonedUpdate *u);
 int coroutine_fn GRAPH_RDLOCK

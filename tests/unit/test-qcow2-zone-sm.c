@@ -328,6 +328,56 @@ static void test_load(void)
     zone_sm_free(&sm);
 }
 
+/*
+ * A zone fails from every condition: it gives back its resources, refuses
+ * every operation, and heals into what its write pointer says
+ */
+static void test_fail(void)
+{
+    static const BlockZoneState failed[] = { BLK_ZS_RDONLY, BLK_ZS_OFFLINE };
+    uint32_t closed;
+    size_t i, j;
+
+    for (i = 0; i < ARRAY_SIZE(conds); i++) {
+        for (j = 0; j < ARRAY_SIZE(failed); j++) {
+            uint32_t z = zone_for(conds[i]);
+            ZoneSM sm;
+
+            g_assert(zone_sm_init(&sm, NR_ZONES, CONV, 1, 1));
+            put(&sm, z, conds[i]);
+            if (conds[i] == BLK_ZS_NOT_WP) {
+                g_assert_cmpint(zone_sm_fail(&sm, z, failed[j]), ==, -EINVAL);
+                zone_sm_free(&sm);
+                continue;
+            }
+            g_assert_cmpint(zone_sm_fail(&sm, z, failed[j]), ==, 0);
+            g_assert_cmpint(zone_sm_cond(&sm, z), ==, failed[j]);
+            g_assert_cmpint(sm.nr_open, ==, 0);
+            g_assert_cmpint(sm.nr_active, ==, 0);
+            g_assert_cmpint(zone_sm_write(&sm, z, &closed), ==, -EINVAL);
+            g_assert_cmpint(zone_sm_open(&sm, z, &closed), ==, -EINVAL);
+            g_assert_cmpint(zone_sm_close(&sm, z), ==, -EINVAL);
+            g_assert_cmpint(zone_sm_reset(&sm, z), ==, -EINVAL);
+            /* Its resources serve another zone */
+            g_assert_cmpint(zone_sm_write(&sm, 2, &closed), ==, 0);
+            g_assert_cmpint(closed, ==, ZONE_SM_NONE);
+            g_assert_cmpint(zone_sm_reset(&sm, 2), ==, 0);
+            /* Failing again changes nothing but the condition */
+            g_assert_cmpint(zone_sm_fail(&sm, z, failed[1 - j]), ==, 0);
+            g_assert_cmpint(zone_sm_cond(&sm, z), ==, failed[1 - j]);
+            check_counts(&sm);
+            zone_sm_heal(&sm, z, false, false);
+            g_assert_cmpint(zone_sm_cond(&sm, z), ==, BLK_ZS_CLOSED);
+            g_assert_cmpint(sm.nr_active, ==, 1);
+            check_counts(&sm);
+            /* A sound zone does not heal */
+            zone_sm_heal(&sm, z, true, false);
+            g_assert_cmpint(zone_sm_cond(&sm, z), ==, BLK_ZS_CLOSED);
+            zone_sm_free(&sm);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -345,5 +395,6 @@ int main(int argc, char **argv)
                     test_close_unwritten_victim);
     g_test_add_func("/qcow2-zone-sm/closed-rollback", test_closed_rollback);
     g_test_add_func("/qcow2-zone-sm/load", test_load);
+    g_test_add_func("/qcow2-zone-sm/fail", test_fail);
     return g_test_run();
 }
