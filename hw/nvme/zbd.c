@@ -108,6 +108,11 @@ uint16_t nvme_zbd_errno_status(NvmeNamespace *ns, int ret)
         return NVME_ZONE_TOO_MANY_OPEN | NVME_DNR;
     case -EOVERFLOW:
         return NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR;
+    case -EROFS:
+        return NVME_ZONE_READ_ONLY | NVME_DNR;
+    case -ENODEV:
+        /* also a read: nothing of an offline zone can be read */
+        return NVME_ZONE_OFFLINE | NVME_DNR;
     case -EPERM:
     case -EACCES:
         /*
@@ -159,7 +164,10 @@ static uint16_t nvme_zbd_mgmt_status(int ret)
         return NVME_ZONE_TOO_MANY_ACTIVE | NVME_DNR;
     case -EPERM:
     case -EACCES:
+    case -EROFS:
         return NVME_ZONE_READ_ONLY | NVME_DNR;
+    case -ENODEV:
+        return NVME_ZONE_OFFLINE | NVME_DNR;
     default:
         return NVME_INTERNAL_DEV_ERROR;
     }
