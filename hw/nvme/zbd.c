@@ -534,8 +534,8 @@ static bool nvme_zbd_transition_ok(uint8_t action, BlockZoneState zs)
                zs == BLK_ZS_EOPEN || zs == BLK_ZS_CLOSED ||
                zs == BLK_ZS_FULL;
     default:
-        /* Offline: only a Read Only zone, and the drive has none */
-        return zs == BLK_ZS_OFFLINE;
+        /* Offline: a Read Only zone (an Offline one stays so) */
+        return zs == BLK_ZS_RDONLY || zs == BLK_ZS_OFFLINE;
     }
 }
 
@@ -625,7 +625,12 @@ static void coroutine_fn nvme_zbd_send_co(void *opaque)
                 continue;
             }
             if (action == NVME_ZONE_ACTION_OFFLINE) {
-                /* Read Only and Offline zones do not occur here */
+                if (zs == BLK_ZS_RDONLY &&
+                    blk_co_zone_fault(blk, zones[i].start, zone_bytes,
+                                      BLOCK_ZONE_FAULT_OFFLINE, NULL) < 0) {
+                    nvme_zbd_end(iocb, NVME_INTERNAL_DEV_ERROR);
+                    return;
+                }
                 continue;
             }
             ret = blk_co_zone_mgmt(blk, op, zones[i].start, zone_bytes);

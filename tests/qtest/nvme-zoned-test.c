@@ -66,6 +66,7 @@
 #define ST_TOO_OPEN     (NVME_ZONE_TOO_MANY_OPEN | NVME_DNR)
 #define ST_INVAL_TRANS  (NVME_ZONE_INVAL_TRANSITION | NVME_DNR)
 #define ST_ZONE_RO      (NVME_ZONE_READ_ONLY | NVME_DNR)
+#define ST_ZONE_OFFLINE (NVME_ZONE_OFFLINE | NVME_DNR)
 
 typedef struct ZVariant {
     const char *name;
@@ -2253,6 +2254,88 @@ static void test_abort_append(const void *opaque)
     unlink(img2);
 }
 
+/* x-blockdev-zone-fault: @fault for zone @z of the first namespace */
+static void zone_fault(ZDev *d, int z, const char *fault)
+{
+    g_autoptr(QDict) resp = qtest_qmp(d->qts,
+        "{'execute': 'x-blockdev-zone-fault', 'arguments': {"
+        "'node-name': 'zd', 'offset': %" PRIu64 ", 'length': %" PRIu64 ", "
+        "'fault': %s}}", (uint64_t)ZSLBA(z) * LBA_SIZE,
+        (uint64_t)ZONE_LBAS * LBA_SIZE, fault);
+
+    g_assert(qdict_haskey(resp, "return"));
+}
+
+/*
+ * Zones that fail while the host runs, and across a restart: Zone Is Read
+ * Only and Zone Is Offline for what they refuse, the report gives their
+ * states (and no write pointer), Select All passes them by, and the
+ * Offline action takes a Read Only zone offline, for good
+ */
+static void test_failed_zones(const void *opaque)
+{
+    static const uint32_t actions[] = {
+        NVME_ZONE_ACTION_OPEN, NVME_ZONE_ACTION_CLOSE,
+        NVME_ZONE_ACTION_FINISH, NVME_ZONE_ACTION_RESET,
+    };
+    ZDev *d = zdev_new(opaque);
+    ZReport r;
+    int i;
+
+    if (!d) {
+        return;
+    }
+    zwrite_ok(d, ZSLBA(1), 8, 1);
+    zwrite_ok(d, ZSLBA(2), 8, 2);
+    zone_fault(d, 1, "read-only");
+    zone_fault(d, 2, "offline");
+
+    report_n(d, ZSLBA(1), NVME_ZONE_REPORT_ALL, true, 2, &r);
+    check_descr(&r.d[0], 1, ZS_RDONLY, 0);
+    check_descr(&r.d[1], 2, ZS_OFFLINE, 0);
+    g_assert_cmphex(r.d[0].wp, ==, UINT64_MAX);
+    g_assert_cmphex(r.d[1].wp, ==, UINT64_MAX);
+    report(d, 0, NVME_ZONE_REPORT_READ_ONLY, false, &r);
+    g_assert_cmpuint(r.nr_zones, ==, 1);
+    report(d, 0, NVME_ZONE_REPORT_OFFLINE, false, &r);
+    g_assert_cmpuint(r.nr_zones, ==, 1);
+
+    zread_check(d, ZSLBA(1), 8, 1, false);
+    g_assert_cmphex(zwrite(d, ZSLBA(1) + 8, 8, 3), ==, ST_ZONE_RO);
+    g_assert_cmphex(rw_cmd(d, NVME_CMD_WRITE_ZEROES, ZSLBA(1) + 8, 8, NULL),
+                    ==, ST_ZONE_RO);
+    g_assert_cmphex(zappend(d, ZSLBA(1), 8, ZSLBA(1) + 8, 3, NULL), ==,
+                    ST_ZONE_RO);
+    g_assert_cmphex(zread(d, ZSLBA(2), 8), ==, ST_ZONE_OFFLINE);
+    g_assert_cmphex(zwrite(d, ZSLBA(2) + 8, 8, 3), ==, ST_ZONE_OFFLINE);
+    g_assert_cmphex(zappend(d, ZSLBA(2), 8, ZSLBA(2) + 8, 3, NULL), ==,
+                    ST_ZONE_OFFLINE);
+    for (i = 0; i < ARRAY_SIZE(actions); i++) {
+        g_assert_cmphex(zms(d, ZSLBA(1), actions[i]), ==, ST_INVAL_TRANS);
+        g_assert_cmphex(zms(d, ZSLBA(2), actions[i]), ==, ST_INVAL_TRANS);
+        g_assert_cmphex(zms(d, 0, actions[i] | ZSA_SELECT_ALL), ==, ST_OK);
+    }
+    check_zone(d, 1, ZS_RDONLY, 0);
+    check_zone(d, 2, ZS_OFFLINE, 0);
+
+    /* Offline: a Read Only zone goes, an Offline one stays, others not */
+    g_assert_cmphex(zms(d, ZSLBA(3), NVME_ZONE_ACTION_OFFLINE), ==,
+                    ST_INVAL_TRANS);
+    g_assert_cmphex(zms(d, ZSLBA(1), NVME_ZONE_ACTION_OFFLINE), ==, ST_OK);
+    g_assert_cmphex(zms(d, ZSLBA(2), NVME_ZONE_ACTION_OFFLINE), ==, ST_OK);
+    check_zone(d, 1, ZS_OFFLINE, 0);
+    g_assert_cmphex(zread(d, ZSLBA(1), 8), ==, ST_ZONE_OFFLINE);
+
+    zdev_stop(d);
+    zdev_start(d);
+    check_zone(d, 1, ZS_OFFLINE, 0);
+    check_zone(d, 2, ZS_OFFLINE, 0);
+    g_assert_cmphex(zread(d, ZSLBA(1), 8), ==, ST_ZONE_OFFLINE);
+    check_zone(d, 3, ZS_EMPTY, 0);
+    zwrite_ok(d, ZSLBA(3), 8, 4);
+    zdev_free(d);
+}
+
 typedef struct ZCase {
     const char *name;
     GTestDataFunc fn;
@@ -2279,6 +2362,7 @@ static const ZCase cases[] = {
     { "zasl-two-namespaces", test_zasl_two_namespaces, true },
     { "read-only-drive", test_read_only_drive, true },
     { "abort-append", test_abort_append, true },
+    { "failed-zones", test_failed_zones, true },
 };
 
 static void add_cases(const ZVariant *v)

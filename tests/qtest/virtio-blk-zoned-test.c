@@ -615,6 +615,82 @@ static void test_io_error_status(void)
     vdev_free(&d);
 }
 
+/* x-blockdev-zone-fault on the device's node: @fault for zone @zone */
+static void zone_fault(VDev *d, uint32_t zone, const char *fault)
+{
+    g_autoptr(QDict) resp = qtest_qmp(d->qts,
+        "{'execute': 'x-blockdev-zone-fault', 'arguments': {"
+        "'node-name': 'zd', 'offset': %" PRIu64 ", 'length': %" PRIu64 ", "
+        "'fault': %s}}", (uint64_t)zone * ZONE_SIZE, (uint64_t)ZONE_SIZE,
+        fault);
+
+    g_assert(qdict_haskey(resp, "return"));
+}
+
+static bool vm_running(VDev *d)
+{
+    g_autoptr(QDict) resp = qtest_qmp(d->qts,
+                                      "{'execute': 'query-status'}");
+
+    return qdict_get_bool(qdict_get_qdict(resp, "return"), "running");
+}
+
+/*
+ * Zones that failed while the guest runs: the report shows them READ ONLY
+ * and OFFLINE; what they refuse completes with ZONE_INVALID_CMD, never
+ * through werror / rerror (which would stop the VM here); a READ ONLY
+ * zone still reads; Reset All passes them by
+ */
+static void test_failed_zones(void)
+{
+    static const uint32_t mgmt[] = {
+        VIRTIO_BLK_T_ZONE_OPEN, VIRTIO_BLK_T_ZONE_CLOSE,
+        VIRTIO_BLK_T_ZONE_FINISH, VIRTIO_BLK_T_ZONE_RESET,
+    };
+    VReq rd = { .type = VIRTIO_BLK_T_IN, .sector = ZSEC(3), .in_len = 4096 };
+    VDev d = {};
+    size_t i;
+
+    vdev_start_image(&d, "werror=stop,rerror=stop");
+    g_assert_cmpint(vwrite(&d, ZSEC(2), 4096, 0xf2), ==, VIRTIO_BLK_S_OK);
+    g_assert_cmpint(vwrite(&d, ZSEC(3), 4096, 0xf3), ==, VIRTIO_BLK_S_OK);
+    zone_fault(&d, 2, "read-only");
+    zone_fault(&d, 3, "offline");
+
+    g_assert_cmpuint(vzone(&d, ZSEC(2)).z_state, ==, VIRTIO_BLK_ZS_RDONLY);
+    g_assert_cmpuint(vzone(&d, ZSEC(3)).z_state, ==, VIRTIO_BLK_ZS_OFFLINE);
+
+    vread_check(&d, ZSEC(2), 4096, 0xf2);
+    g_assert_cmpint(vwrite(&d, ZSEC(2) + 8, 4096, 1), ==,
+                    VIRTIO_BLK_S_ZONE_INVALID_CMD);
+    g_assert_cmpint(vappend(&d, ZSEC(2), 4096, 1, NULL), ==,
+                    VIRTIO_BLK_S_ZONE_INVALID_CMD);
+    g_assert_cmpint(vreq_run(&d, &rd), ==, VIRTIO_BLK_S_ZONE_INVALID_CMD);
+    vreq_free(&rd);
+    g_assert_cmpint(vwrite(&d, ZSEC(3) + 8, 4096, 1), ==,
+                    VIRTIO_BLK_S_ZONE_INVALID_CMD);
+    for (i = 0; i < ARRAY_SIZE(mgmt); i++) {
+        g_assert_cmpint(vzone_cmd(&d, mgmt[i], ZSEC(2)), ==,
+                        VIRTIO_BLK_S_ZONE_INVALID_CMD);
+        g_assert_cmpint(vzone_cmd(&d, mgmt[i], ZSEC(3)), ==,
+                        VIRTIO_BLK_S_ZONE_INVALID_CMD);
+    }
+    g_assert(vm_running(&d));
+
+    g_assert_cmpint(vzone_cmd(&d, VIRTIO_BLK_T_ZONE_RESET_ALL, 0), ==,
+                    VIRTIO_BLK_S_OK);
+    g_assert_cmpuint(vzone(&d, ZSEC(2)).z_state, ==, VIRTIO_BLK_ZS_RDONLY);
+    vread_check(&d, ZSEC(2), 4096, 0xf2);
+
+    /* Sound again: the zone takes writes at its write pointer */
+    zone_fault(&d, 3, "clear");
+    g_assert_cmpuint(vzone(&d, ZSEC(3)).z_state, ==, VIRTIO_BLK_ZS_CLOSED);
+    vread_check(&d, ZSEC(3), 4096, 0xf3);
+    g_assert_cmpint(vwrite(&d, ZSEC(3) + 8, 4096, 1), ==, VIRTIO_BLK_S_OK);
+    vdev_stop(&d);
+    vdev_free(&d);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -632,6 +708,7 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-blk-zoned/append-granularity",
                    test_append_granularity);
     qtest_add_func("virtio-blk-zoned/io-error-status", test_io_error_status);
+    qtest_add_func("virtio-blk-zoned/failed-zones", test_failed_zones);
 
     return g_test_run();
 }
