@@ -699,6 +699,8 @@ qcow2_zoned_co_report(BlockDriverState *bs, int64_t offset,
             .wp = seq ? bs->wps->wp[idx] : start + len,
             .type = seq ? BLK_ZT_SWR : BLK_ZT_CONV,
             .state = zone_sm_cond(&z->sm, idx),
+            /* The fault bits of the attributes are the block layer's */
+            .attrs = z->fault[idx] & QCOW2_ZONED_FAULT_ATTRS,
         };
     }
     qemu_mutex_unlock(&z->lock);

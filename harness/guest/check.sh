@@ -11,7 +11,9 @@
 #        suite, f2fs across a power cut; on NVMe ZNS: sysfs and Identify,
 #        nvme-cli's zone commands against the host's report, hostile
 #        commands and their statuses, a power cut, three namespaces, a
-#        subset of fio's zoned suite
+#        subset of fio's zoned suite; zones that fail on both (failed at
+#        rest, while the guest runs, by NVMe's Offline action; across a
+#        restart)
 #   full (make check-guest): that, fio's whole suite on our disk, on
 #        QEMU's NVMe ZNS and on null_blk (the baselines), btrfs and
 #        zonefs; on our NVMe ZNS namespace fio's whole suite, btrfs,
@@ -616,5 +618,72 @@ if [ "$mode" = full ]; then
     nvme_fs_cycle zonefs
     nvme_fs_cycle f2fs
     mtime nvme-filesystems $t0
+fi
+
+# 6. Zones that fail (tests/faults.sh), on a virtio-blk disk and an NVMe
+# namespace in one guest: failed at rest with qemu-io (each with data),
+# failed while the guest runs with QMP, and the Offline action; every
+# request's error; then the states after a restart.  Both devices stop the
+# VM on an I/O error (werror/rerror=stop; nvme-ns has no such policy): the
+# script ends only if no request to a failed zone went through the policy.
+# virtio-blk's statuses from QEMU's trace: ZONE_INVALID_CMD (3), never
+# IOERR (1).
+if [ "$NVME_ZNS" = qcow2 ]; then
+    t0=$SECONDS
+    fresh
+    nvme_fresh 1
+    "$BUILD/qemu-io" -f qcow2 -c "write -P 0x99 36M 64k" \
+        -c "zone_fault read-only 36M 4M" -c "zone_fault offline 40M 4M" \
+        "$img" > /dev/null
+    "$BUILD/qemu-io" -f qcow2 -c "write -P 0x91 4M 64k" \
+        -c "zone_fault read-only 4M 4M" -c "zone_fault offline 8M 4M" \
+        "$(nimg 1)" > /dev/null
+    nvme_disk 1
+    fdisk=(-blockdev "file,filename=$img,node-name=f"
+           -blockdev "qcow2,file=f,node-name=d"
+           -device "virtio-blk-pci,drive=d,werror=stop,rerror=stop")
+    for phase in run restart; do
+        compose "$W/faults-$phase.sh" PHASE=$phase -- "$T/nvme-prep.sh" \
+            "$T/faults.sh"
+        GUEST_QMP=1 "$TOP/harness/guest/run.sh" "$W/faults-$phase.sh" \
+            "${fdisk[@]}" "${ndisk[@]}" -D "$W/faults-$phase.trace" \
+            -trace virtio_blk_req_complete > "$W/faults-$phase.out" 2>&1 || true
+        cat "$W/faults-$phase.out" >&2
+    done
+    o=$W/faults-run.out
+    expect guest-zone-faults-at-rest "$o" \
+        "virtio zones 9 10 11: 13 15 1" "nvme zones 1 2 3: read-only offline empty"
+    expect guest-zone-faults-virtio "$o" \
+        "virtio read zone 9: 0 bytes differ" \
+        "virtio write zone 9: Input/output error" \
+        "virtio reset zone 9: Input/output error" \
+        "virtio read zone 10: Input/output error" \
+        "virtio write zone 10: Input/output error" \
+        "virtio zone 11 at run time: 13" \
+        "virtio read zone 11: 0 bytes differ" \
+        "virtio write zone 11: Input/output error"
+    expect guest-zone-faults-nvme "$o" \
+        "nvme read zone 1: 0 bytes differ" \
+        "nvme write zone 1: Zone Is Read Only" \
+        "nvme append zone 1: Zone Is Read Only" \
+        "nvme reset zone 1: Invalid Zone State Transition" \
+        "nvme read zone 2: Zone Is Offline" \
+        "nvme write zone 2: Zone Is Offline" \
+        "nvme zone 1 after Offline: offline" \
+        "nvme offline an empty zone: Invalid Zone State Transition" \
+        "nvme zone 3 at run time: read-only" \
+        "nvme write zone 3: Input/output error"
+    expect guest-zone-faults-vm-runs "$o" "the disks work afterwards"
+    st() { grep -c "virtio_blk_req_complete .* status $1\$" "$W/faults-run.trace"; }
+    printf 'virtio statuses: %s ZONE_INVALID_CMD, %s IOERR\n' "$(st 3)" "$(st 1)" >&2
+    [ "$(st 3)" -ge 1 ] && [ "$(st 1)" = 0 ] &&
+        echo "guest-zone-faults-virtio-statuses pass" ||
+        echo "guest-zone-faults-virtio-statuses fail"
+    expect guest-zone-faults-restart "$W/faults-restart.out" \
+        "virtio zones 9 10 11: 13 15 13" \
+        "nvme zones 1 2 3: offline offline read-only"
+    image_check guest-zone-faults-image-check
+    nvme_image_check guest-zone-faults-nvme-image-check 1
+    mtime zone-faults $t0
 fi
 cat "$W/nvme-times" >&2

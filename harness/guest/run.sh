@@ -8,6 +8,9 @@
 # GUEST_KILL_AT=TEXT: when the guest prints TEXT, QEMU is killed with
 # SIGKILL (a power cut); the run then passes if TEXT was seen.
 # GUEST_MEM: the guest's memory (default 1G).
+# GUEST_QMP=1: QEMU listens to QMP, and each line "QMP: JSON :QMP" that
+# the guest prints is sent to it as a command (qmp.py); the answers go to
+# stderr.  The guest sees the effect, not the answer: it waits for it.
 # GUEST=new boots the newest guest (Debian sid's kernel and tools; see
 # build.sh) instead of the long-term one.
 
@@ -32,6 +35,13 @@ cp "$G/initrd.cpio" "$w/initrd"
 truncate -s %4 "$w/initrd"
 (cd "$w/root" && echo test.sh | cpio -o -H newc --quiet) >> "$w/initrd"
 
+qmp=()
+if [ -n "${GUEST_QMP:-}" ]; then
+    qmp=(-qmp "unix:$w/qmp.sock,server=on,wait=off")
+fi
+
+# (the watcher below reads the console before QEMU writes to it)
+: > "$w/console"
 accel=tcg
 if [ -w /dev/kvm ] && grep -qw vmx /proc/cpuinfo; then
     accel=kvm:tcg
@@ -41,11 +51,24 @@ timeout --foreground -k 10 "${GUEST_TIMEOUT:-300}" \
     "$BUILD/qemu-system-x86_64" -M q35,accel=$accel -smp 2 -m "${GUEST_MEM:-1G}" \
     -nodefaults -display none -no-reboot -serial stdio \
     -kernel "$G/vmlinuz" -initrd "$w/initrd" \
-    -append "console=ttyS0 quiet loglevel=1 panic=-1" "$@" > "$w/console" 2>&1 &
+    -append "console=ttyS0 quiet loglevel=1 panic=-1" "${qmp[@]}" "$@" \
+    > "$w/console" 2>&1 &
 qpid=$!
-if [ -n "${GUEST_KILL_AT:-}" ]; then
+if [ -n "${GUEST_KILL_AT:-}" ] || [ -n "${GUEST_QMP:-}" ]; then
+    sent=0
     while kill -0 "$qpid" 2>/dev/null; do
-        if grep -qF -- "$GUEST_KILL_AT" "$w/console"; then
+        if [ -n "${GUEST_QMP:-}" ]; then
+            # Each new "QMP: " line, once
+            tr -d '\r' < "$w/console" | sed -n 's/^QMP: \(.*\) :QMP$/\1/p' |
+                tail -n +$((sent + 1)) > "$w/qmp.new"
+            while IFS= read -r cmd; do
+                sent=$((sent + 1))
+                python3 "$TOP/harness/guest/qmp.py" "$w/qmp.sock" "$cmd" >&2 ||
+                    warn "QMP command failed: $cmd"
+            done < "$w/qmp.new"
+        fi
+        if [ -n "${GUEST_KILL_AT:-}" ] &&
+           grep -qF -- "$GUEST_KILL_AT" "$w/console"; then
             # timeout's child is QEMU
             pkill -KILL -P "$qpid" -f qemu-system-x86_64
             { wait "$qpid"; } 2>/dev/null

@@ -782,6 +782,10 @@ static void coroutine_fn nvme_zbd_recv_co(void *opaque)
                 nr_descr++;
             d->zt = NVME_ZONE_TYPE_SEQ_WRITE;
             d->zs = z->state << 4;
+            d->za = (z->attrs & BLK_ZA_FINISH_RECOMMENDED ?
+                     NVME_ZA_FINISH_RECOMMENDED : 0) |
+                    (z->attrs & BLK_ZA_RESET_RECOMMENDED ?
+                     NVME_ZA_RESET_RECOMMENDED : 0);
             d->zcap = cpu_to_le64(z->cap / ns->lbasz);
             d->zslba = cpu_to_le64(z->start / ns->lbasz);
             if (z->state == BLK_ZS_FULL || z->state == BLK_ZS_RDONLY ||

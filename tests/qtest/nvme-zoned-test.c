@@ -2326,10 +2326,31 @@ static void test_failed_zones(const void *opaque)
     check_zone(d, 1, ZS_OFFLINE, 0);
     g_assert_cmphex(zread(d, ZSLBA(1), 8), ==, ST_ZONE_OFFLINE);
 
+    /* Attributes: reported; a reset clears both, a finish its own */
+    zone_fault(d, 4, "reset-recommended");
+    zone_fault(d, 4, "finish-recommended");
+    zone_fault(d, 5, "finish-recommended");
+    report_n(d, ZSLBA(4), NVME_ZONE_REPORT_ALL, true, 2, &r);
+    g_assert_cmphex(r.d[0].za, ==, NVME_ZA_RESET_RECOMMENDED |
+                                   NVME_ZA_FINISH_RECOMMENDED);
+    g_assert_cmphex(r.d[1].za, ==, NVME_ZA_FINISH_RECOMMENDED);
+    zwrite_ok(d, ZSLBA(5), 8, 5);
+    g_assert_cmphex(zms(d, ZSLBA(5), NVME_ZONE_ACTION_FINISH), ==, ST_OK);
+    g_assert_cmphex(zms(d, ZSLBA(4), NVME_ZONE_ACTION_FINISH), ==, ST_OK);
+    report_n(d, ZSLBA(4), NVME_ZONE_REPORT_ALL, true, 2, &r);
+    g_assert_cmphex(r.d[0].za, ==, NVME_ZA_RESET_RECOMMENDED);
+    g_assert_cmphex(r.d[1].za, ==, 0);
+    g_assert_cmphex(zms(d, ZSLBA(4), NVME_ZONE_ACTION_RESET), ==, ST_OK);
+    report_n(d, ZSLBA(4), NVME_ZONE_REPORT_ALL, true, 1, &r);
+    g_assert_cmphex(r.d[0].za, ==, 0);
+    zone_fault(d, 6, "reset-recommended");
+
     zdev_stop(d);
     zdev_start(d);
     check_zone(d, 1, ZS_OFFLINE, 0);
     check_zone(d, 2, ZS_OFFLINE, 0);
+    report_n(d, ZSLBA(6), NVME_ZONE_REPORT_ALL, true, 1, &r);
+    g_assert_cmphex(r.d[0].za, ==, NVME_ZA_RESET_RECOMMENDED);
     g_assert_cmphex(zread(d, ZSLBA(1), 8), ==, ST_ZONE_OFFLINE);
     check_zone(d, 3, ZS_EMPTY, 0);
     zwrite_ok(d, ZSLBA(3), 8, 4);
