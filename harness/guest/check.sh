@@ -13,7 +13,7 @@
 #        commands and their statuses, a power cut, three namespaces, a
 #        subset of fio's zoned suite; zones that fail on both (failed at
 #        rest, while the guest runs, by NVMe's Offline action; across a
-#        restart)
+#        restart), and under zonefs with each errors= option
 #   full (make check-guest): that, fio's whole suite on our disk, on
 #        QEMU's NVMe ZNS and on null_blk (the baselines), btrfs and
 #        zonefs; on our NVMe ZNS namespace fio's whole suite, btrfs,
@@ -685,5 +685,34 @@ if [ "$NVME_ZNS" = qcow2 ]; then
     image_check guest-zone-faults-image-check
     nvme_image_check guest-zone-faults-nvme-image-check 1
     mtime zone-faults $t0
+
+    # zonefs when the zone under a file fails while it is mounted, for
+    # each errors= option, as its documentation has it (zonefs.rst, "IO
+    # error handling"): read-only at run time, the file keeps its size and
+    # can be read but not written (zone-offline: it is gone), remount-ro
+    # makes the file system read-only; offline, the file is gone; at the
+    # next mount, the files of both are empty and closed
+    t0=$SECONDS
+    fresh
+    zdisk=(-blockdev "file,filename=$img,node-name=f"
+           -blockdev "qcow2,file=f,node-name=d" -device "virtio-blk-pci,drive=d")
+    for phase in run mount; do
+        compose "$W/zonefs-faults-$phase.sh" PHASE=$phase -- "$T/zonefs-faults.sh"
+        GUEST_QMP=1 "$TOP/harness/guest/run.sh" "$W/zonefs-faults-$phase.sh" \
+            "${zdisk[@]}" > "$W/zonefs-faults-$phase.out" 2>&1 || true
+        cat "$W/zonefs-faults-$phase.out" >&2
+    done
+    zf="size 0, read fails, mode ----------, fs rw"
+    expect guest-zonefs-faults "$W/zonefs-faults-run.out" \
+        "errors=remount-ro, zone read-only: append: Input/output error; size 65536, read 65536 bytes, mode -r--r-----, fs ro" \
+        "errors=zone-ro, zone read-only: append: Input/output error; size 65536, read 65536 bytes, mode -r--r-----, fs rw" \
+        "errors=zone-offline, zone read-only: append: Input/output error; $zf" \
+        "errors=repair, zone read-only: append: Input/output error; size 65536, read 65536 bytes, mode -r--r-----, fs rw" \
+        "errors=zone-ro, zone offline: append: Input/output error; $zf"
+    expect guest-zonefs-faults-at-mount "$W/zonefs-faults-mount.out" \
+        "at mount: seq/0 $zf" "at mount: seq/3 $zf" "at mount: seq/4 $zf" \
+        "at mount: seq/5 size 0, read 0 bytes, mode -rw-r-----, fs rw"
+    image_check guest-zonefs-faults-image-check
+    mtime zonefs-faults $t0
 fi
 cat "$W/nvme-times" >&2
