@@ -644,7 +644,7 @@ if [ "$NVME_ZNS" = qcow2 ]; then
            -device "virtio-blk-pci,drive=d,werror=stop,rerror=stop")
     for phase in run restart; do
         compose "$W/faults-$phase.sh" PHASE=$phase -- "$T/nvme-prep.sh" \
-            "$T/faults.sh"
+            "$T/faults-lib.sh" "$T/faults.sh"
         GUEST_QMP=1 "$TOP/harness/guest/run.sh" "$W/faults-$phase.sh" \
             "${fdisk[@]}" "${ndisk[@]}" -D "$W/faults-$phase.trace" \
             -trace virtio_blk_req_complete > "$W/faults-$phase.out" 2>&1 || true
@@ -697,7 +697,8 @@ if [ "$NVME_ZNS" = qcow2 ]; then
     zdisk=(-blockdev "file,filename=$img,node-name=f"
            -blockdev "qcow2,file=f,node-name=d" -device "virtio-blk-pci,drive=d")
     for phase in run mount; do
-        compose "$W/zonefs-faults-$phase.sh" PHASE=$phase -- "$T/zonefs-faults.sh"
+        compose "$W/zonefs-faults-$phase.sh" PHASE=$phase -- \
+            "$T/faults-lib.sh" "$T/zonefs-faults.sh"
         GUEST_QMP=1 "$TOP/harness/guest/run.sh" "$W/zonefs-faults-$phase.sh" \
             "${zdisk[@]}" > "$W/zonefs-faults-$phase.out" 2>&1 || true
         cat "$W/zonefs-faults-$phase.out" >&2

@@ -9,26 +9,12 @@
 # VM and hang this script.
 # PHASE=run: what each request gets, zones that fail while the guest runs
 # (a line "QMP: ..." that run.sh sends), NVMe's Offline action.
-# PHASE=restart: the states only.
-Z=8192
-MiB=1048576
+# PHASE=restart: the states only.  (After faults-lib.sh.)
 err() {
     grep -o 'Input/output error\|Invalid argument\|ZONE_IS_READ_ONLY\|ZONE_IS_OFFLINE\|INVALID_ZONE_STATE_TRANSITION\|Zone Is Read Only\|Zone Is Offline\|Invalid Zone State Transition' |
         head -n1
 }
-vc() { blkzone report -o $(($1 * Z)) -c 1 /dev/vda | sed -n 's/.*zcond: *\([0-9]*\).*/\1/p'; }
 nc() { zones $D "$1" 1 | cut -d' ' -f3; }
-# waitfor CMD VALUE: until CMD prints VALUE, 20 s at most
-waitfor() {
-    i=0
-    while [ "$(eval "$1")" != "$2" ] && [ $i -lt 100 ]; do
-        sleep 0.2
-        i=$((i + 1))
-    done
-}
-qmp_fault() {  # qmp_fault NODE ZONE-BYTES FAULT
-    echo "QMP: {\"execute\": \"x-blockdev-zone-fault\", \"arguments\": {\"node-name\": \"$1\", \"offset\": $2, \"length\": $((4 * MiB)), \"fault\": \"$3\"}} :QMP"
-}
 # same BYTES CHAR [DD ARGS]: what dd reads is BYTES of CHAR
 same() {
     c=$2

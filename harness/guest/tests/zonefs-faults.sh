@@ -1,4 +1,3 @@
-#!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
 # In the guest, run.sh with GUEST_QMP: zonefs on the zoned virtio-blk disk
 # (node "d": 4 MiB zones of 3 MiB, 8 conventional) when the zone under a
@@ -8,23 +7,14 @@
 # zone fails read-only (QMP), append again; what the file and the file
 # system are then.  Then a zone that fails offline.
 # Both phases end with a mount that prints every such file (PHASE=mount,
-# the next boot: what zonefs finds of failed zones at mount).
-Z=8192
-MiB=1048576
+# the next boot: what zonefs finds of failed zones at mount).  After
+# faults-lib.sh.
 CONV=8
 loadmod zonefs
 head -c 65536 /dev/zero | tr '\0' z > /tmp/z
 err() { grep -o 'Input/output error\|Read-only file system\|Permission denied' | head -n1; }
-vc() { blkzone report -o $(($1 * Z)) -c 1 /dev/vda | sed -n 's/.*zcond: *\([0-9]*\).*/\1/p'; }
-waitfor() {
-    i=0
-    while [ "$(eval "$1")" != "$2" ] && [ $i -lt 100 ]; do
-        sleep 0.2
-        i=$((i + 1))
-    done
-}
-qmp_fault() {  # qmp_fault ZONE FAULT
-    echo "QMP: {\"execute\": \"x-blockdev-zone-fault\", \"arguments\": {\"node-name\": \"d\", \"offset\": $(($1 * 4 * MiB)), \"length\": $((4 * MiB)), \"fault\": \"$2\"}} :QMP"
+fault() {  # fault ZONE FAULT STATE: zone ZONE fails, seen as STATE
+    qmp_fault d $(($1 * 4 * MiB)) "$2"
     waitfor "vc $1" "$3"
 }
 append() { dd if=/tmp/z of="$1" bs=64k count=1 oflag=direct,append conv=notrunc 2>&1 | err; }
@@ -46,14 +36,14 @@ if [ "$PHASE" = run ]; then
     for opt in remount-ro zone-ro zone-offline repair; do
         mount -t zonefs -o errors=$opt /dev/vda /mnt || echo "FAIL: mount $opt"
         append /mnt/seq/$k
-        qmp_fault $((CONV + k)) read-only 13
+        fault $((CONV + k)) read-only 13
         echo "errors=$opt, zone read-only: append: $(append /mnt/seq/$k); $(state /mnt/seq/$k)"
         umount /mnt
         k=$((k + 1))
     done
     mount -t zonefs -o errors=zone-ro /dev/vda /mnt
     append /mnt/seq/$k
-    qmp_fault $((CONV + k)) offline 15
+    fault $((CONV + k)) offline 15
     echo "errors=zone-ro, zone offline: append: $(append /mnt/seq/$k); $(state /mnt/seq/$k)"
     umount /mnt
 fi
