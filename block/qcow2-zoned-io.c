@@ -44,6 +44,10 @@
  */
 #define QCOW2_ZONED_MAX_TO_VERIFY       (128 * MiB)
 
+/* A zone's attribute bits are the block layer's (report) */
+QEMU_BUILD_BUG_ON(QCOW2_ZONED_FAULT_FZR != BLK_ZA_FINISH_RECOMMENDED ||
+                  QCOW2_ZONED_FAULT_RZR != BLK_ZA_RESET_RECOMMENDED);
+
 static Qcow2ZoneBusy *busy_zone(Qcow2Zoned *z, uint32_t idx)
 {
     return g_hash_table_lookup(z->busy, GUINT_TO_POINTER(idx));
