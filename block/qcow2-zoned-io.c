@@ -1015,11 +1015,11 @@ qcow2_zoned_co_mgmt(BlockDriverState *bs, BlockZoneOp op, int64_t offset,
     case BLK_ZO_RESET:
         qcow2_zoned_acquire(z, lo, hi);
         /* Resetting the whole device skips zones that failed, too */
+        qemu_mutex_lock(&z->lock);
         for (idx = lo; idx <= hi && !all && ret == 0; idx++) {
-            qemu_mutex_lock(&z->lock);
             ret = zone_failed_errno(zone_sm_cond(&z->sm, idx));
-            qemu_mutex_unlock(&z->lock);
         }
+        qemu_mutex_unlock(&z->lock);
         if (ret == 0) {
             ret = reset_zones(bs, lo, hi);
         }
