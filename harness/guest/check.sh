@@ -673,6 +673,11 @@ if [ "$NVME_ZNS" = qcow2 ]; then
         "nvme offline an empty zone: Invalid Zone State Transition" \
         "nvme zone 3 at run time: read-only" \
         "nvme write zone 3: Input/output error"
+    expect guest-zone-faults-nvme-changed "$o" \
+        "nvme changed zones before: 0" \
+        "nvme event: async event result 00bfef02" \
+        "nvme changed zones: 1 3" \
+        "nvme changed zones again: 0"
     expect guest-zone-faults-vm-runs "$o" "the disks work afterwards"
     st() { grep -c "virtio_blk_req_complete .* status $1\$" "$W/faults-run.trace"; }
     printf 'virtio statuses: %s ZONE_INVALID_CMD, %s IOERR\n' "$(st 3)" "$(st 1)" >&2

@@ -13,6 +13,11 @@
  * that its whole destination lies in one zone, within the capacity, is
  * checked before anything is written (nvme_zbd_check_copy()).
  *
+ * Zones fail in the drive (x-blockdev-zone-fault); the drive's report
+ * gives their states and attributes.  Those that fail behind the host's
+ * back are listed in the Changed Zone List and raise a Zone Descriptor
+ * Changed notice (nvme_zbd_zones_changed()).
+ *
  * Copyright (c) 2026 The zoned qcow2 authors
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -42,24 +47,50 @@
  */
 #define NVME_ZBD_MIN_APPEND (2 * NVME_ZBD_MIN_PAGE)
 
+/* The Changed Zone List log page (NVMe ZNS 5.3.1) */
+#define NVME_ZBD_CHANGED_MAX 511
+
+typedef struct QEMU_PACKED NvmeZbdChangedZones {
+    uint16_t nrzid;          /* 0xffff: more zones changed than listed */
+    uint8_t rsvd2[6];
+    uint64_t zid[NVME_ZBD_CHANGED_MAX];
+} NvmeZbdChangedZones;
+
+QEMU_BUILD_BUG_ON(sizeof(NvmeZbdChangedZones) != 4096);
+
+typedef struct NvmeZbdAIOCB NvmeZbdAIOCB;
+
 struct NvmeZbd {
     uint64_t zone_bytes;     /* zone size in bytes */
     uint64_t max_append;     /* the largest Zone Append, in bytes */
     Error *migration_blocker;
+    /*
+     * The zones whose condition or attributes changed behind the host's
+     * back since it last read the Changed Zone List: their ZSLBAs, or an
+     * overflow once there are more than the log page holds
+     */
+    uint64_t changed[NVME_ZBD_CHANGED_MAX];
+    unsigned int nr_changed;
+    bool changed_overflow;
+    /* Offline actions in flight: changes the host asked for itself */
+    QLIST_HEAD(, NvmeZbdAIOCB) offlining;
 };
 
 /* The state of one Zone Management command, run in a coroutine */
-typedef struct NvmeZbdAIOCB {
+struct NvmeZbdAIOCB {
     BlockAIOCB common;
     NvmeRequest *req;
     bool cancelled;
+    /* Zone Management Send: the zone it takes offline, while it does */
+    uint64_t offline_idx;
+    QLIST_ENTRY(NvmeZbdAIOCB) offline_next;
     /* Zone Management Receive: the bytes to transfer */
     size_t len;
     /* Zone Append */
     int64_t offset;
     void *buf;
     QEMUIOVector qiov;
-} NvmeZbdAIOCB;
+};
 
 static void nvme_zbd_cancel(BlockAIOCB *acb)
 {
@@ -259,6 +290,129 @@ static int nvme_zbd_check_zones(NvmeNamespace *ns, uint64_t zone_bytes,
     return 0;
 }
 
+/* Zone Descriptor Changed */
+
+/* Is the host taking zone @idx offline itself (Zone Management Send)? */
+static bool nvme_zbd_host_offlines(NvmeZbd *zbd, uint64_t idx)
+{
+    NvmeZbdAIOCB *iocb;
+
+    QLIST_FOREACH(iocb, &zbd->offlining, offline_next) {
+        if (iocb->offline_idx == idx) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void nvme_zbd_list_changed(NvmeZbd *zbd, uint64_t zslba)
+{
+    unsigned int i;
+
+    if (zbd->changed_overflow) {
+        return;
+    }
+    for (i = 0; i < zbd->nr_changed; i++) {
+        if (zbd->changed[i] == zslba) {
+            return;
+        }
+    }
+    if (zbd->nr_changed == NVME_ZBD_CHANGED_MAX) {
+        zbd->changed_overflow = true;
+        return;
+    }
+    zbd->changed[zbd->nr_changed++] = zslba;
+}
+
+/*
+ * Zones of the drive in [@offset, @offset + @len) failed, or their faults
+ * were cleared, behind the host's back (x-blockdev-zone-fault, qemu-io's
+ * zone_fault): they join the Changed Zone List of the namespace, and when
+ * the list was empty, each controller the namespace is attached to that
+ * enabled Zone Descriptor Changed notices gets one.  The list is the
+ * namespace's: the first controller that reads it empties it.
+ */
+static void nvme_zbd_zones_changed(void *opaque, int64_t offset, int64_t len)
+{
+    NvmeNamespace *ns = opaque;
+    NvmeZbd *zbd = ns->zbd;
+    bool was_empty;
+    uint64_t idx, end;
+    int i;
+
+    /* hw/nvme runs in the main loop, and so do its drives */
+    assert(qemu_in_main_thread());
+    if (!zbd || offset < 0 || len <= 0) {
+        return;
+    }
+    was_empty = !zbd->nr_changed && !zbd->changed_overflow;
+    idx = offset / zbd->zone_bytes;
+    end = MIN(DIV_ROUND_UP((uint64_t)offset + len, zbd->zone_bytes),
+              ns->num_zones);
+    for (; idx < end; idx++) {
+        if (!nvme_zbd_host_offlines(zbd, idx)) {
+            nvme_zbd_list_changed(zbd, idx * ns->zone_size);
+        }
+    }
+    if (!was_empty || (!zbd->nr_changed && !zbd->changed_overflow)) {
+        return;
+    }
+    for (i = 0; i < NVME_MAX_CONTROLLERS; i++) {
+        NvmeCtrl *n = nvme_subsys_ctrl(ns->subsys, i);
+
+        if (n && nvme_ns(n, ns->params.nsid) == ns &&
+            NVME_AEC_ZONE_DESCR_CHANGED(n->features.async_config)) {
+            trace_pci_nvme_zbd_zones_changed(ns->params.nsid, n->cntlid,
+                                             zbd->nr_changed,
+                                             zbd->changed_overflow);
+            nvme_enqueue_event(n, NVME_AER_TYPE_NOTICE,
+                               NVME_AER_INFO_NOTICE_ZONE_DESCR_CHANGED,
+                               NVME_LOG_CHANGED_ZONE_LIST);
+        }
+    }
+}
+
+/*
+ * Get Log Page of the Changed Zone List of namespace NSID; reading it
+ * empties it.  A namespace of hw/nvme's own zone emulation has none.
+ */
+uint16_t nvme_zbd_changed_zones_log(NvmeCtrl *n, NvmeRequest *req,
+                                    uint8_t csi, uint8_t rae,
+                                    uint32_t buf_len, uint64_t off)
+{
+    NvmeNamespace *ns = nvme_ns(n, le32_to_cpu(req->cmd.nsid));
+    NvmeZbdChangedZones log = {};
+    NvmeZbd *zbd;
+    unsigned int i;
+
+    if (csi != NVME_CSI_ZONED || !ns || ns->csi != NVME_CSI_ZONED ||
+        off >= sizeof(log)) {
+        return NVME_INVALID_FIELD | NVME_DNR;
+    }
+    zbd = ns->zbd;
+    if (zbd && zbd->changed_overflow) {
+        log.nrzid = cpu_to_le16(0xffff);
+    } else if (zbd) {
+        log.nrzid = cpu_to_le16(zbd->nr_changed);
+        for (i = 0; i < zbd->nr_changed; i++) {
+            log.zid[i] = cpu_to_le64(zbd->changed[i]);
+        }
+    }
+    if (zbd) {
+        zbd->nr_changed = 0;
+        zbd->changed_overflow = false;
+    }
+    if (!rae) {
+        nvme_clear_events(n, NVME_AER_TYPE_NOTICE);
+    }
+    return nvme_c2h(n, (uint8_t *)&log + off, MIN(sizeof(log) - off, buf_len),
+                    req);
+}
+
+static const BlockDevOps nvme_zbd_dev_ops = {
+    .zones_changed_cb = nvme_zbd_zones_changed,
+};
+
 int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
 {
     BlockBackend *blk = ns->blkconf.blk;
@@ -371,6 +525,9 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
     /* hw/nvme's own zone emulation stays off: the zones are the drive's */
     ns->params.zoned = false;
 
+    QLIST_INIT(&ns->zbd->offlining);
+    blk_set_dev_ops(blk, &nvme_zbd_dev_ops, ns);
+
     trace_pci_nvme_zbd_setup(drive, zone_lbas, ns->zone_capacity, nr_zones,
                              bs->bl.max_open_zones, bs->bl.max_active_zones,
                              ns->zbd->max_append);
@@ -380,6 +537,7 @@ int nvme_zbd_ns_setup(NvmeNamespace *ns, Error **errp)
 void nvme_zbd_ns_cleanup(NvmeNamespace *ns)
 {
     if (ns->zbd) {
+        blk_set_dev_ops(ns->blkconf.blk, NULL, NULL);
         migrate_del_blocker(&ns->zbd->migration_blocker);
         g_free(ns->id_ns_zoned);
         ns->id_ns_zoned = NULL;
@@ -625,11 +783,18 @@ static void coroutine_fn nvme_zbd_send_co(void *opaque)
                 continue;
             }
             if (action == NVME_ZONE_ACTION_OFFLINE) {
-                if (zs == BLK_ZS_RDONLY &&
-                    blk_co_zone_fault(blk, zones[i].start, zone_bytes,
-                                      BLOCK_ZONE_FAULT_OFFLINE, NULL) < 0) {
-                    nvme_zbd_end(iocb, NVME_INTERNAL_DEV_ERROR);
-                    return;
+                if (zs == BLK_ZS_RDONLY) {
+                    /* the host's own change: no Zone Descriptor Changed */
+                    iocb->offline_idx = idx + i;
+                    QLIST_INSERT_HEAD(&ns->zbd->offlining, iocb,
+                                      offline_next);
+                    ret = blk_co_zone_fault(blk, zones[i].start, zone_bytes,
+                                            BLOCK_ZONE_FAULT_OFFLINE, NULL);
+                    QLIST_REMOVE(iocb, offline_next);
+                    if (ret < 0) {
+                        nvme_zbd_end(iocb, NVME_INTERNAL_DEV_ERROR);
+                        return;
+                    }
                 }
                 continue;
             }

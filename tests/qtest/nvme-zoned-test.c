@@ -166,7 +166,7 @@ static char *qemu_args(const ZVariant *v, const char *img)
             "-device nvme,id=nvme0,serial=zns0,addr=04.0 "
             "-blockdev file,filename=%s,node-name=f "
             "-blockdev qcow2,file=f,node-name=zd "
-            "-device nvme-ns,drive=zd,bus=nvme0,nsid=1", img);
+            "-device nvme-ns,drive=zd,bus=nvme0,nsid=1,id=ns1", img);
     }
     /*
      * QEMU's own emulation with the geometry of the image; cross_read=on
@@ -2357,6 +2357,165 @@ static void test_failed_zones(const void *opaque)
     zdev_free(d);
 }
 
+/* Asynchronous events: Zone Descriptor Changed, the Changed Zone List */
+#define LID_CHANGED_ZONES   0xbf
+#define AEN_ZONE_CHANGED    (NVME_AER_TYPE_NOTICE | 0xef << 8 | \
+                             LID_CHANGED_ZONES << 16)
+#define OAES_ZDCN           (1U << 27)
+
+/* Get Log Page of the Changed Zone List: its zone identifiers, or -1 */
+static int changed_zones(ZDev *d, uint32_t nsid, uint8_t csi, bool rae,
+                         uint64_t *zid, uint16_t *status)
+{
+    uint8_t log[4096];
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_GET_LOG_PAGE,
+        .nsid = cpu_to_le32(nsid),
+        .cdw10 = cpu_to_le32(LID_CHANGED_ZONES | (rae ? 1 << 15 : 0) |
+                             (sizeof(log) / 4 - 1) << 16),
+        .cdw14 = cpu_to_le32(csi << 24),
+    };
+    uint16_t nrzid;
+    int i;
+
+    set_prps(d, &cmd, sizeof(log));
+    *status = admin(d, &cmd, NULL);
+    if (*status) {
+        return -1;
+    }
+    qtest_memread(d->qts, d->buf, log, sizeof(log));
+    nrzid = lduw_le_p(log);
+    for (i = 0; i < nrzid && i < 511; i++) {
+        zid[i] = ldq_le_p(log + 8 + 8 * i);
+    }
+    return nrzid;
+}
+
+/* The Changed Zone List must be @n zones, @z0 and @z1 */
+static void check_changed(ZDev *d, bool rae, int n, int z0, int z1)
+{
+    uint64_t zid[511];
+    uint16_t status;
+
+    g_assert_cmpint(changed_zones(d, NSID, NVME_CSI_ZONED, rae, zid,
+                                  &status), ==, n);
+    if (n > 0) {
+        g_assert_cmphex(zid[0], ==, ZSLBA(z0));
+    }
+    if (n > 1) {
+        g_assert_cmphex(zid[1], ==, ZSLBA(z1));
+    }
+}
+
+static void set_aec(ZDev *d, uint32_t aec)
+{
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_SET_FEATURES,
+        .cdw10 = cpu_to_le32(NVME_ASYNCHRONOUS_EVENT_CONF),
+        .cdw11 = cpu_to_le32(aec),
+    };
+
+    g_assert_cmphex(admin(d, &cmd, NULL), ==, ST_OK);
+}
+
+static uint16_t aer_start(ZDev *d)
+{
+    NvmeCmd cmd = { .opcode = NVME_ADM_CMD_ASYNC_EV_REQ };
+
+    return submit_start(d, 0, &d->asq, &cmd);
+}
+
+/* The next admin completion is the event request @cid's, with @dw0 */
+static void aer_wait(ZDev *d, uint16_t cid, uint32_t dw0)
+{
+    NvmeCmd cmd = { .opcode = NVME_ADM_CMD_ASYNC_EV_REQ };
+    NvmeCqe cqe;
+
+    g_assert_cmphex(submit_wait(d, 0, &d->acq, cid, &cmd, &cqe), ==, ST_OK);
+    g_assert_cmphex(le32_to_cpu(cqe.result), ==, dw0);
+}
+
+/*
+ * Zones that fail behind the host's back are listed in the Changed Zone
+ * List, whether or not the host asked for Zone Descriptor Changed notices;
+ * with them enabled, the first change after the list was read raises one.
+ * A zone the host takes offline itself is not listed.  Every admin
+ * command checks that the event request is still outstanding: its
+ * completion would come first.
+ */
+static void test_zone_changed(const void *opaque)
+{
+    const ZVariant *v = opaque;
+    ZDev *d = zdev_new(v);
+    NvmeIdCtrl id;
+    NvmeCmd cmd = {
+        .opcode = NVME_ADM_CMD_IDENTIFY,
+        .cdw10 = cpu_to_le32(NVME_ID_CNS_CTRL),
+    };
+    const uint64_t expect[] = { ZSLBA(2), ZSLBA(4), ZSLBA(5) };
+    uint64_t zid[511];
+    uint16_t status, cid;
+
+    if (!d) {
+        return;
+    }
+    set_prps(d, &cmd, sizeof(id));
+    g_assert_cmphex(admin(d, &cmd, NULL), ==, ST_OK);
+    qtest_memread(d->qts, d->buf, &id, sizeof(id));
+    g_assert_cmphex(le32_to_cpu(id.oaes) & OAES_ZDCN, ==,
+                    v->qcow2 ? OAES_ZDCN : 0);
+    check_changed(d, false, 0, 0, 0);
+    /* an I/O command set specific log page: CSI 2, of a namespace */
+    g_assert_cmpint(changed_zones(d, NSID, NVME_CSI_NVM, false, zid,
+                                  &status), ==, -1);
+    g_assert_cmphex(status, ==, ST_INVAL);
+    g_assert_cmpint(changed_zones(d, NSID + 1, NVME_CSI_ZONED, false, zid,
+                                  &status), ==, -1);
+    g_assert_cmphex(status, ==, ST_INVAL);
+    if (!v->qcow2) {
+        zdev_free(d);
+        return;
+    }
+
+    /* Notices off: listed, no event */
+    cid = aer_start(d);
+    zone_fault(d, 1, "read-only");
+    zone_fault(d, 3, "reset-recommended");
+    zone_fault(d, 3, "finish-recommended");
+    check_changed(d, false, 2, 1, 3);
+    check_changed(d, false, 0, 0, 0);
+
+    /* On: one event for the first change; the list grows */
+    set_aec(d, OAES_ZDCN);
+    zone_fault(d, 2, "offline");
+    aer_wait(d, cid, AEN_ZONE_CHANGED);
+    zone_fault(d, 4, "finish-recommended");
+    hmp_quiet(d, "qemu-io -d ns1 \"zone_fault read-only 5M 1M\"");
+    g_assert_cmphex(zms(d, ZSLBA(1), NVME_ZONE_ACTION_OFFLINE), ==, ST_OK);
+    check_zone(d, 1, ZS_OFFLINE, 0);
+
+    /* Retained: the list empties, the next change waits for the host */
+    cid = aer_start(d);
+    g_assert_cmpint(changed_zones(d, NSID, NVME_CSI_ZONED, true, zid,
+                                  &status), ==, 3);
+    g_assert_cmpmem(zid, sizeof(expect), expect, sizeof(expect));
+    zone_fault(d, 6, "read-only");
+    check_changed(d, false, 1, 6, 0);
+
+    /* Read without retaining: the next change raises the next event */
+    zone_fault(d, 7, "offline");
+    aer_wait(d, cid, AEN_ZONE_CHANGED);
+    zone_fault(d, 6, "clear");
+    check_changed(d, false, 2, 7, 6);
+
+    /* Notices off again: the list still fills, silently */
+    set_aec(d, 0);
+    cid = aer_start(d);
+    zone_fault(d, 8, "read-only");
+    check_changed(d, false, 1, 8, 0);
+    zdev_free(d);
+}
+
 typedef struct ZCase {
     const char *name;
     GTestDataFunc fn;
@@ -2384,6 +2543,7 @@ static const ZCase cases[] = {
     { "read-only-drive", test_read_only_drive, true },
     { "abort-append", test_abort_append, true },
     { "failed-zones", test_failed_zones, true },
+    { "zone-changed", test_zone_changed },
 };
 
 static void add_cases(const ZVariant *v)
