@@ -75,9 +75,12 @@ cz() {
         i=$((i + 1))
     done
 }
+# (the value in hex, with or without 0x; --value: newer nvme-cli's -v is
+# --verbose)
 aec=$(nv get-feature /dev/nvme0 -f 0xb 2>&1 |
-      sed -n 's/.*Current value: *\(0x[0-9a-fA-F]*\).*/\1/p')
-nv set-feature /dev/nvme0 -f 0xb -v $((${aec:-0} | 1 << 27)) > /dev/null 2>&1
+      sed -n 's/.*Current value: *\(0x\)*\([0-9a-fA-F]*\).*/\2/p')
+nv set-feature /dev/nvme0 -f 0xb --value=$((0x${aec:-0} | 1 << 27)) \
+    > /dev/null 2>&1
 echo "nvme changed zones before: $(cz)"
 qmp_fault zd1 $((3 * 4 * MiB)) read-only
 waitfor "nc 3" read-only
