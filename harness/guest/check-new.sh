@@ -13,7 +13,9 @@
 #        (write-cache=off): remount, xfs_repair -n, a power cut after
 #        sync keeps every file; the XFS finding with the cache on
 #        (xfs_cut below); the kernel's finding on rotational zoned disks
-#        (rotational.sh, next to null_blk)
+#        (rotational.sh, next to null_blk); zones that fail (check.sh's
+#        sections 6 and 7: virtio-blk, NVMe and its notice, zonefs,
+#        btrfs, f2fs)
 #   full (make check-guest): that, fio 3.41's whole suite on both
 #        front-ends next to null_blk and QEMU's NVMe ZNS in the same guest;
 #        zoned XFS on virtio-blk (a zoned realtime disk and a plain data
@@ -70,6 +72,14 @@ z8=$(grep -o 'sector [0-9]* nsectors' "$W/rotational.trace" |
      awk '$2 >= 65536 && $2 < 73728 { print $2 }' | tr '\n' ' ')
 [ "$z8" = "65536 " ] && echo "guest-new-rotational-not-ours pass" ||
     echo "guest-new-rotational-not-ours fail: writes to zone 8 in QEMU: $z8"
+
+# Zones that fail, as on the long-term guest (check.sh's sections 6 and
+# 7): blkzone, nvme-cli 2.16, the NVMe notice and Changed Zone List,
+# zonefs, btrfs and f2fs on Linux 7.x
+if [ "$mode" = fast ]; then
+    GUEST_WORK=$W/faults FAULTS_ONLY=1 "$TOP/harness/guest/check.sh" fast |
+        sed 's/^guest-/guest-new-/'
+fi
 
 # fio 3.41's zoned suite: on virtio-blk with conventional zones, and on
 # an NVMe ZNS namespace (the same geometry without them)
