@@ -2516,6 +2516,46 @@ static void test_zone_changed(const void *opaque)
     zdev_free(d);
 }
 
+/*
+ * More zones change than the Changed Zone List holds (511): it says so
+ * (0xffff) instead of listing them, until the host reads it
+ */
+static void test_zone_changed_overflow(const void *opaque)
+{
+    ZDev *d = zdev_create(opaque);
+    g_autofree char *img2 = NULL;
+    g_autoptr(QDict) resp = NULL;
+    uint64_t zid[511];
+    uint16_t status;
+    int fd;
+
+    if (!d) {
+        return;
+    }
+    fd = g_file_open_tmp("qtest-nvme-zoned.XXXXXX", &img2, NULL);
+    g_assert(fd >= 0);
+    close(fd);
+    /* 640 zones of 64 KiB */
+    run_qemu_img((const char *const []) {
+        "create", "-q", "-f", "qcow2", "-o",
+        "zone.mode=host-managed,zone.size=64K", img2, "40M", NULL });
+    d->extra = g_strdup_printf(
+        "-blockdev qcow2,node-name=zd2,file.driver=file,file.filename=%s "
+        "-device nvme-ns,drive=zd2,bus=nvme0,nsid=2", img2);
+    zdev_start(d);
+    resp = qtest_qmp(d->qts,
+        "{'execute': 'x-blockdev-zone-fault', 'arguments': {"
+        "'node-name': 'zd2', 'offset': 0, 'length': %d, "
+        "'fault': 'finish-recommended'}}", 40 * 1024 * 1024);
+    g_assert(qdict_haskey(resp, "return"));
+    g_assert_cmpint(changed_zones(d, 2, NVME_CSI_ZONED, false, zid,
+                                  &status), ==, 0xffff);
+    g_assert_cmpint(changed_zones(d, 2, NVME_CSI_ZONED, false, zid,
+                                  &status), ==, 0);
+    zdev_free(d);
+    unlink(img2);
+}
+
 typedef struct ZCase {
     const char *name;
     GTestDataFunc fn;
@@ -2544,6 +2584,7 @@ static const ZCase cases[] = {
     { "abort-append", test_abort_append, true },
     { "failed-zones", test_failed_zones, true },
     { "zone-changed", test_zone_changed },
+    { "zone-changed-overflow", test_zone_changed_overflow, true },
 };
 
 static void add_cases(const ZVariant *v)
