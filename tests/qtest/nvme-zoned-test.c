@@ -131,30 +131,37 @@ static void run_qemu_img(const char *const *args)
     }
 }
 
+/* A new zoned qcow2 image of @size, created with options @opts */
+static char *create_zoned_image(const char *opts, const char *size)
+{
+    char *path = NULL;
+    int fd = g_file_open_tmp("qtest-nvme-zoned.XXXXXX", &path, NULL);
+    const char *args[] = {
+        "create", "-q", "-f", "qcow2", "-o", opts, path, size, NULL
+    };
+
+    g_assert(fd >= 0);
+    close(fd);
+    run_qemu_img(args);
+    return path;
+}
+
 static char *create_image(const ZVariant *v)
 {
     char *path = NULL;
     int fd;
 
+    if (v->qcow2) {
+        return create_zoned_image("zone.mode=host-managed,zone.size=1M,"
+                                  "zone.capacity=768K,zone.max_open_zones=2,"
+                                  "zone.max_active_zones=3,"
+                                  "zone.max_append_bytes=64K", "16M");
+    }
+    /* a raw image: a sparse file */
     fd = g_file_open_tmp("qtest-nvme-zoned.XXXXXX", &path, NULL);
     g_assert(fd >= 0);
+    g_assert(ftruncate(fd, 16 * MiB) == 0);
     close(fd);
-
-    if (v->qcow2) {
-        const char *args[] = {
-            "create", "-q", "-f", "qcow2", "-o",
-            "zone.mode=host-managed,zone.size=1M,zone.capacity=768K,"
-            "zone.max_open_zones=2,zone.max_active_zones=3,"
-            "zone.max_append_bytes=64K",
-            path, "16M", NULL
-        };
-        run_qemu_img(args);
-    } else {
-        const char *args[] = {
-            "create", "-q", "-f", "raw", path, "16M", NULL
-        };
-        run_qemu_img(args);
-    }
     return path;
 }
 
@@ -2117,23 +2124,13 @@ static void test_zasl_two_namespaces(const void *opaque)
 {
     ZDev *d = zdev_create(opaque);
     g_autofree char *img2 = NULL;
-    int fd;
 
     if (!d) {
         return;
     }
-    fd = g_file_open_tmp("qtest-nvme-zoned.XXXXXX", &img2, NULL);
-    g_assert(fd >= 0);
-    close(fd);
-    {
-        const char *args[] = {
-            "create", "-q", "-f", "qcow2", "-o",
-            "zone.mode=host-managed,zone.size=1M,zone.capacity=768K,"
-            "zone.max_append_bytes=256K",
-            img2, "16M", NULL
-        };
-        run_qemu_img(args);
-    }
+    img2 = create_zoned_image("zone.mode=host-managed,zone.size=1M,"
+                              "zone.capacity=768K,"
+                              "zone.max_append_bytes=256K", "16M");
     d->extra = g_strdup_printf(
         "-blockdev file,filename=%s,node-name=f2 "
         "-blockdev qcow2,file=f2,node-name=zd2 "
@@ -2527,18 +2524,12 @@ static void test_zone_changed_overflow(const void *opaque)
     g_autoptr(QDict) resp = NULL;
     uint64_t zid[511];
     uint16_t status;
-    int fd;
 
     if (!d) {
         return;
     }
-    fd = g_file_open_tmp("qtest-nvme-zoned.XXXXXX", &img2, NULL);
-    g_assert(fd >= 0);
-    close(fd);
     /* 640 zones of 64 KiB */
-    run_qemu_img((const char *const []) {
-        "create", "-q", "-f", "qcow2", "-o",
-        "zone.mode=host-managed,zone.size=64K", img2, "40M", NULL });
+    img2 = create_zoned_image("zone.mode=host-managed,zone.size=64K", "40M");
     d->extra = g_strdup_printf(
         "-blockdev qcow2,node-name=zd2,file.driver=file,file.filename=%s "
         "-device nvme-ns,drive=zd2,bus=nvme0,nsid=2", img2);
