@@ -757,4 +757,4 @@ for fs in btrfs f2fs; do
     done
 done
 mtime fs-faults $t0
-[ -f "$W/nvme-times" ] && cat "$W/nvme-times" >&2
+if [ -f "$W/nvme-times" ]; then cat "$W/nvme-times" >&2; fi
