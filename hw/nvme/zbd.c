@@ -305,38 +305,61 @@ static bool nvme_zbd_host_offlines(NvmeZbd *zbd, uint64_t idx)
     return false;
 }
 
-static void nvme_zbd_list_changed(NvmeZbd *zbd, uint64_t zslba)
+/* List the zone at @zslba; false if the list stays as it was */
+static bool nvme_zbd_list_changed(NvmeZbd *zbd, uint64_t zslba)
 {
     unsigned int i;
 
     if (zbd->changed_overflow) {
-        return;
+        return false;
     }
     for (i = 0; i < zbd->nr_changed; i++) {
         if (zbd->changed[i] == zslba) {
-            return;
+            return false;
         }
     }
     if (zbd->nr_changed == NVME_ZBD_CHANGED_MAX) {
         zbd->changed_overflow = true;
-        return;
+        return true;
     }
     zbd->changed[zbd->nr_changed++] = zslba;
+    return true;
+}
+
+/*
+ * A Zone Descriptor Changed notice for @n, if it enabled them and none is
+ * waiting to go out already (one that went out masks the next ones until
+ * the host reads the log page)
+ */
+static void nvme_zbd_notify(NvmeCtrl *n, NvmeNamespace *ns)
+{
+    if (!n || nvme_ns(n, ns->params.nsid) != ns ||
+        !NVME_AEC_ZONE_DESCR_CHANGED(n->features.async_config) ||
+        nvme_event_queued(n, NVME_AER_TYPE_NOTICE,
+                          NVME_LOG_CHANGED_ZONE_LIST)) {
+        return;
+    }
+    trace_pci_nvme_zbd_zones_changed(ns->params.nsid, n->cntlid,
+                                     ns->zbd->nr_changed,
+                                     ns->zbd->changed_overflow);
+    nvme_enqueue_event(n, NVME_AER_TYPE_NOTICE,
+                       NVME_AER_INFO_NOTICE_ZONE_DESCR_CHANGED,
+                       NVME_LOG_CHANGED_ZONE_LIST);
 }
 
 /*
  * Zones of the drive in [@offset, @offset + @len) failed, or their faults
  * were cleared, behind the host's back (x-blockdev-zone-fault, qemu-io's
- * zone_fault): they join the Changed Zone List of the namespace, and when
- * the list was empty, each controller the namespace is attached to that
- * enabled Zone Descriptor Changed notices gets one.  The list is the
- * namespace's: the first controller that reads it empties it.
+ * zone_fault): they join the Changed Zone List of the namespace, and each
+ * controller the namespace is attached to that enabled Zone Descriptor
+ * Changed notices gets one.  The list is the namespace's: the first
+ * controller that reads it empties it.
  */
 static void nvme_zbd_zones_changed(void *opaque, int64_t offset, int64_t len)
 {
     NvmeNamespace *ns = opaque;
     NvmeZbd *zbd = ns->zbd;
-    bool was_empty;
+    bool listed = false;
     uint64_t idx, end;
     int i;
 
@@ -345,30 +368,24 @@ static void nvme_zbd_zones_changed(void *opaque, int64_t offset, int64_t len)
     if (!zbd || offset < 0 || len <= 0) {
         return;
     }
-    was_empty = !zbd->nr_changed && !zbd->changed_overflow;
     idx = offset / zbd->zone_bytes;
     end = MIN(DIV_ROUND_UP((uint64_t)offset + len, zbd->zone_bytes),
               ns->num_zones);
     for (; idx < end; idx++) {
         if (!nvme_zbd_host_offlines(zbd, idx)) {
-            nvme_zbd_list_changed(zbd, idx * ns->zone_size);
+            listed |= nvme_zbd_list_changed(zbd, idx * ns->zone_size);
         }
     }
-    if (!was_empty || (!zbd->nr_changed && !zbd->changed_overflow)) {
+    if (!listed) {
+        return;
+    }
+    if (!ns->subsys) {
+        /* the controller's own drive= */
+        nvme_zbd_notify(ns->ctrl, ns);
         return;
     }
     for (i = 0; i < NVME_MAX_CONTROLLERS; i++) {
-        NvmeCtrl *n = nvme_subsys_ctrl(ns->subsys, i);
-
-        if (n && nvme_ns(n, ns->params.nsid) == ns &&
-            NVME_AEC_ZONE_DESCR_CHANGED(n->features.async_config)) {
-            trace_pci_nvme_zbd_zones_changed(ns->params.nsid, n->cntlid,
-                                             zbd->nr_changed,
-                                             zbd->changed_overflow);
-            nvme_enqueue_event(n, NVME_AER_TYPE_NOTICE,
-                               NVME_AER_INFO_NOTICE_ZONE_DESCR_CHANGED,
-                               NVME_LOG_CHANGED_ZONE_LIST);
-        }
+        nvme_zbd_notify(nvme_subsys_ctrl(ns->subsys, i), ns);
     }
 }
 
@@ -403,7 +420,8 @@ uint16_t nvme_zbd_changed_zones_log(NvmeCtrl *n, NvmeRequest *req,
         zbd->changed_overflow = false;
     }
     if (!rae) {
-        nvme_clear_events(n, NVME_AER_TYPE_NOTICE);
+        nvme_clear_log_events(n, NVME_AER_TYPE_NOTICE,
+                              NVME_LOG_CHANGED_ZONE_LIST);
     }
     return nvme_c2h(n, (uint8_t *)&log + off, MIN(sizeof(log) - off, buf_len),
                     req);
