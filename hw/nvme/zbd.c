@@ -407,15 +407,12 @@ uint16_t nvme_zbd_changed_zones_log(NvmeCtrl *n, NvmeRequest *req,
         return NVME_INVALID_FIELD | NVME_DNR;
     }
     zbd = ns->zbd;
-    if (zbd && zbd->changed_overflow) {
-        log.nrzid = cpu_to_le16(0xffff);
-    } else if (zbd) {
-        log.nrzid = cpu_to_le16(zbd->nr_changed);
-        for (i = 0; i < zbd->nr_changed; i++) {
+    if (zbd) {
+        log.nrzid = cpu_to_le16(zbd->changed_overflow ? 0xffff :
+                                zbd->nr_changed);
+        for (i = 0; i < zbd->nr_changed && !zbd->changed_overflow; i++) {
             log.zid[i] = cpu_to_le64(zbd->changed[i]);
         }
-    }
-    if (zbd) {
         zbd->nr_changed = 0;
         zbd->changed_overflow = false;
     }
